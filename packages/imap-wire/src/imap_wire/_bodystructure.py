@@ -51,7 +51,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from ._encoding import WireWriter
+from ._encoding import UINT63, WireWriter
 from ._envelope import Envelope, fast_constructor, parse_envelope, text_or_nil
 from ._values import Value, describe
 from .errors import RemoteProtocolError
@@ -74,7 +74,6 @@ Params: TypeAlias = "tuple[tuple[str, str], ...]"
 
 _UTF8 = "utf-8"
 _ESCAPE = "surrogateescape"
-_MAX_NUMBER64 = 2**63 - 1
 _MESSAGE_SUBTYPES = frozenset({"RFC822", "GLOBAL"})
 
 
@@ -206,10 +205,7 @@ class SinglePart:
         if self.extended:
             w.sp()
             w.nstring(self.md5)
-            _write_extension_tail(w, self.disposition, self.language, self.location)
-            for ext in self.extensions:
-                w.sp()
-                _write_extension(w, ext)
+            _write_extension_tail(w, self)
         w.close()
 
 
@@ -257,10 +253,7 @@ class MultiPart:
         if self.extended:
             w.sp()
             _write_params(w, self.params)
-            _write_extension_tail(w, self.disposition, self.language, self.location)
-            for ext in self.extensions:
-                w.sp()
-                _write_extension(w, ext)
+            _write_extension_tail(w, self)
         w.close()
 
 
@@ -461,7 +454,7 @@ def _number(v: Value, what: str) -> int:
     """Read a ``number`` or ``number64``, also when sent as a quoted string."""
     if isinstance(v, (str, bytes)) and v.isdigit() and v.isascii() and len(v) <= 19:
         n = int(v)
-        if n <= _MAX_NUMBER64:
+        if n <= UINT63:
             return n
     raise RemoteProtocolError(f"expected {what} (a number)")
 
@@ -564,17 +557,14 @@ def _write_params(w: WireWriter, params: Params) -> None:
     w.close()
 
 
-def _write_extension_tail(
-    w: WireWriter,
-    disposition: Disposition | None,
-    language: tuple[str, ...] | None,
-    location: str | None,
-) -> None:
+def _write_extension_tail(w: WireWriter, part: SinglePart | MultiPart) -> None:
+    """Write `` SP disposition SP language SP location *(SP extension)``."""
     w.sp()
-    if disposition is None:
+    if part.disposition is None:
         w.nil()
     else:
-        disposition.write(w)
+        part.disposition.write(w)
+    language = part.language
     w.sp()
     if not language:
         w.nil()
@@ -588,7 +578,10 @@ def _write_extension_tail(
             w.string(tag)
         w.close()
     w.sp()
-    w.nstring(location)
+    w.nstring(part.location)
+    for ext in part.extensions:
+        w.sp()
+        _write_extension(w, ext)
 
 
 def _write_extension(w: WireWriter, ext: ExtensionValue) -> None:

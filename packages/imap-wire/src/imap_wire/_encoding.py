@@ -15,9 +15,12 @@ from ._mutf7 import encode_mailbox_name
 from .errors import LocalProtocolError
 
 __all__ = [
+    "UINT32",
+    "UINT63",
     "LiteralMode",
     "LiteralSource",
     "WireWriter",
+    "in_range",
     "is_atom",
     "is_flag",
     "sectioned_atom_pattern",
@@ -228,6 +231,23 @@ class WireWriter:
         if self._buf or not out:
             out.append((bytes(self._buf), False))
         return out
+
+
+#: The largest ``number`` and ``nz-number`` (RFC 9051 section 9: unsigned 32-bit).
+UINT32 = 0xFFFF_FFFF
+#: The largest ``number64`` (RFC 9051 section 9: signed 64-bit, not negative).
+UINT63 = 0x7FFF_FFFF_FFFF_FFFF
+
+
+def in_range(n: int, minimum: int, maximum: int, what: str) -> int:
+    """Return ``n`` if ``minimum <= n <= maximum``: a check before writing a number.
+
+    Raises:
+        LocalProtocolError: It is out of range (the message names ``what``).
+    """
+    if not minimum <= n <= maximum:
+        raise LocalProtocolError(f"{what} out of range: {n}")
+    return n
 
 
 def is_atom(text: str) -> bool:

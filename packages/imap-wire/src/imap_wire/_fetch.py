@@ -26,7 +26,7 @@ from typing import Any
 
 from ._bodystructure import BodyStructure, parse_body_structure
 from ._dates import format_date_time, parse_date_time
-from ._encoding import WireWriter, sectioned_atom_pattern
+from ._encoding import UINT32, UINT63, WireWriter, in_range, sectioned_atom_pattern
 from ._envelope import Envelope, parse_envelope
 from ._flags import Flag, parse_flag_list
 from ._limits import Limits
@@ -55,8 +55,6 @@ __all__ = [
     "write_fetch_attributes",
 ]
 
-_UINT32 = 0xFFFFFFFF
-_UINT63 = 0x7FFFFFFFFFFFFFFF
 _LIMITS = Limits(max_depth=4, max_items=10_000)
 
 #: What a body section holds in a response: the octets, a placeholder for a literal that was
@@ -93,7 +91,7 @@ _FIELD_ESCAPE = re.compile(r'(["\\])')
 
 def _section_error(part: tuple[int, ...], text: SectionText | None, fields: tuple[str, ...]) -> str:
     for n in part:
-        if not 1 <= n <= _UINT32:
+        if not 1 <= n <= UINT32:
             return "section part numbers must be between 1 and 2**32 - 1"
     if text == SectionText.MIME and not part:
         return "a MIME section needs a part number"
@@ -221,7 +219,7 @@ def _parse_part(text: str) -> tuple[int, ...]:
         raise RemoteProtocolError("invalid BINARY section part")
     part = tuple(map(int, text.split("."))) if text else ()
     for n in part:
-        if n > _UINT32:
+        if n > UINT32:
             raise RemoteProtocolError("section part number out of range")
     return part
 
@@ -237,7 +235,7 @@ def _split_section(name: str) -> tuple[str, str]:
 
 def _part_text(part: tuple[int, ...]) -> bytes:
     for n in part:
-        if not 1 <= n <= _UINT32:
+        if not 1 <= n <= UINT32:
             raise LocalProtocolError("section part numbers must be between 1 and 2**32 - 1")
     return ".".join(map(str, part)).encode("ascii")
 
@@ -289,7 +287,7 @@ class FetchItem(FetchAttribute):
 def _write_partial(w: WireWriter, partial: tuple[int, int] | None) -> None:
     if partial is not None:
         origin, count = partial
-        if not (0 <= origin <= _UINT63 and 1 <= count <= _UINT63):
+        if not (0 <= origin <= UINT63 and 1 <= count <= UINT63):
             raise LocalProtocolError("partial range out of bounds")
         w.raw(b"<%d.%d>" % (origin, count))
 
@@ -403,7 +401,7 @@ def _parse_partial(suffix: str) -> tuple[int, int] | None:
     if m is None:
         raise RemoteProtocolError("invalid partial range")
     origin, count = int(m.group(1)), int(m.group(2))
-    if origin > _UINT63 or not 1 <= count <= _UINT63:
+    if origin > UINT63 or not 1 <= count <= UINT63:
         raise RemoteProtocolError("partial range out of bounds")
     return origin, count
 
@@ -647,7 +645,7 @@ class FetchResponse:
             LocalProtocolError: No item at all, a value that cannot be sent (a streamed
                 literal, NUL octets in BODY data, a number out of range).
         """
-        if not 1 <= self.seq <= _UINT32:
+        if not 1 <= self.seq <= UINT32:
             raise LocalProtocolError(f"message sequence number out of range: {self.seq}")
         w.raw(b"* %d FETCH (" % self.seq)
         sep = False
@@ -661,7 +659,7 @@ class FetchResponse:
 
         if self.uid is not None:
             item(b"UID ")
-            w.number(_in_range(self.uid, 1, _UINT32, "UID"))
+            w.number(in_range(self.uid, 1, UINT32, "UID"))
         if self.flags is not None:
             item(b"FLAGS (")
             for i, flag in enumerate(self.flags):
@@ -671,14 +669,14 @@ class FetchResponse:
             w.close()
         if self.modseq is not None:
             item(b"MODSEQ (")
-            w.number(_in_range(self.modseq, 0, _UINT63, "MODSEQ"))
+            w.number(in_range(self.modseq, 0, UINT63, "MODSEQ"))
             w.close()
         if self.internal_date is not None:
             item(b'INTERNALDATE "')
             w.raw(format_date_time(self.internal_date).encode("ascii") + b'"')
         if self.size is not None:
             item(b"RFC822.SIZE ")
-            w.number(_in_range(self.size, 0, _UINT63, "RFC822.SIZE"))
+            w.number(in_range(self.size, 0, UINT63, "RFC822.SIZE"))
         if self.envelope is not None:
             item(b"ENVELOPE ")
             self.envelope.write(w)
@@ -690,7 +688,7 @@ class FetchResponse:
             self.body.write(w)
         for part, size in self.binary_sizes.items():
             item(b"BINARY.SIZE[" + _part_text(part) + b"] ")
-            w.number(_in_range(size, 0, _UINT32, "BINARY.SIZE"))
+            w.number(in_range(size, 0, UINT32, "BINARY.SIZE"))
         for key, data in self.sections.items():
             if sep:
                 w.sp()
@@ -698,13 +696,13 @@ class FetchResponse:
             w.raw(b"BODY")
             key.section.write(w)
             if key.origin is not None:
-                w.raw(b"<%d>" % _in_range(key.origin, 0, _UINT63, "origin"))
+                w.raw(b"<%d>" % in_range(key.origin, 0, UINT63, "origin"))
             w.sp()
             _write_body_data(w, data, binary=False)
         for bkey, data in self.binary.items():
             item(b"BINARY[" + _part_text(bkey.part) + b"]")
             if bkey.origin is not None:
-                w.raw(b"<%d>" % _in_range(bkey.origin, 0, _UINT63, "origin"))
+                w.raw(b"<%d>" % in_range(bkey.origin, 0, UINT63, "origin"))
             w.sp()
             _write_body_data(w, data, binary=True)
         for name, data in (
@@ -732,12 +730,6 @@ _HEADER_KEY = BodySectionKey(section=Section(text=SectionText.HEADER))
 # 8-bit text (decoded with surrogateescape), atom-specials such as "%", "*" and "]", and a
 # closed section with spaces (``X-ITEM[A B]``).
 _ATOM_TOKEN = sectioned_atom_pattern(r'[^\x00-\x20\x7f()"{\[]', r"[^\[\]\r\n]")
-
-
-def _in_range(n: int, minimum: int, maximum: int, what: str) -> int:
-    if not minimum <= n <= maximum:
-        raise LocalProtocolError(f"{what} out of range: {n}")
-    return n
 
 
 def _write_body_data(w: WireWriter, data: SectionData, *, binary: bool) -> None:
@@ -997,7 +989,7 @@ def _body_data(v: Value, what: str) -> SectionData:
 
 
 def _item_uid(name: str, v: Value, ctx: ParseContext) -> int:
-    return _number(v, "UID", 1, _UINT32)
+    return _number(v, "UID", 1, UINT32)
 
 
 def _item_flags(name: str, v: Value, ctx: ParseContext) -> tuple[str, ...]:
@@ -1018,7 +1010,7 @@ def _item_internaldate(name: str, v: Value, ctx: ParseContext) -> datetime:
 
 
 def _item_size(name: str, v: Value, ctx: ParseContext) -> int:
-    return _number(v, "RFC822.SIZE", 0, _UINT63)
+    return _number(v, "RFC822.SIZE", 0, UINT63)
 
 
 def _item_envelope(name: str, v: Value, ctx: ParseContext) -> Envelope:
@@ -1032,7 +1024,7 @@ def _item_bodystructure(name: str, v: Value, ctx: ParseContext) -> BodyStructure
 def _item_modseq(name: str, v: Value, ctx: ParseContext) -> int:
     if type(v) is not list or len(v) != 1:
         raise RemoteProtocolError("expected MODSEQ (a parenthesised number)")
-    return _number(v[0], "MODSEQ", 0, _UINT63)
+    return _number(v[0], "MODSEQ", 0, UINT63)
 
 
 def _item_rfc822(name: str, v: Value, ctx: ParseContext) -> SectionData:
@@ -1056,7 +1048,7 @@ def _origin(suffix: str) -> int | None:
     if m is None:
         raise RemoteProtocolError("invalid origin octet")
     origin = int(m.group(1))
-    if origin > _UINT63:
+    if origin > UINT63:
         raise RemoteProtocolError("origin octet out of range")
     return origin
 
@@ -1071,7 +1063,7 @@ def _item_binary_size(name: str, v: Value, ctx: ParseContext) -> tuple[tuple[int
     spec, suffix = _split_section(name)
     if suffix:
         raise RemoteProtocolError("invalid BINARY.SIZE item")
-    return _parse_part(spec), _number(v, "BINARY.SIZE", 0, _UINT32)
+    return _parse_part(spec), _number(v, "BINARY.SIZE", 0, UINT32)
 
 
 def install(registry: Registry) -> None:

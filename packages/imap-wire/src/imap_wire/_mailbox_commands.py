@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -74,7 +74,9 @@ _LIST_RETURN = {o.value: o for o in ListReturnOption}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _SelectCommand(Command):
+class _MailboxParamsCommand(Command):
+    """A command taking a mailbox and an optional RFC 4466 parameter list."""
+
     mailbox: str
     params: tuple[Modifier, ...] = ()
 
@@ -87,7 +89,7 @@ class _SelectCommand(Command):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Select(_SelectCommand):
+class Select(_MailboxParamsCommand):
     """SELECT: open a mailbox read-write (RFC 9051 section 6.3.2).
 
     Attributes:
@@ -99,7 +101,7 @@ class Select(_SelectCommand):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Examine(_SelectCommand):
+class Examine(_MailboxParamsCommand):
     """EXAMINE: open a mailbox read-only (RFC 9051 section 6.3.3).
 
     Attributes:
@@ -111,7 +113,7 @@ class Examine(_SelectCommand):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Create(Command):
+class Create(_MailboxParamsCommand):
     """CREATE: create a mailbox (RFC 9051 section 6.3.4).
 
     Attributes:
@@ -120,15 +122,6 @@ class Create(Command):
     """
 
     name: ClassVar[str] = "CREATE"
-    mailbox: str
-    params: tuple[Modifier, ...] = ()
-
-    def _write_arguments(self, w: WireWriter) -> None:
-        w.sp()
-        w.mailbox(self.mailbox)
-        if self.params:
-            w.sp()
-            write_modifiers(w, self.params)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -218,9 +211,7 @@ class List(Command):
         if not patterns:
             raise LocalProtocolError("LIST needs at least one mailbox pattern")
         select = self.select_options
-        if ListSelectOption.RECURSIVEMATCH in select and not any(
-            o == ListSelectOption.SUBSCRIBED or isinstance(o, Modifier) for o in select
-        ):
+        if _lone_recursivematch(select):
             raise LocalProtocolError("RECURSIVEMATCH needs another selection option")
         w.sp()
         if select:
@@ -246,6 +237,13 @@ class List(Command):
                     raise LocalProtocolError("the STATUS return option needs items")
                 options.append(Modifier(name="STATUS", value=tuple(status)))
             write_atoms(w, options)
+
+
+def _lone_recursivematch(select: Collection[str | Modifier]) -> bool:
+    """Tell whether RECURSIVEMATCH lacks the selection option it refines (RFC 5258 3.1)."""
+    return ListSelectOption.RECURSIVEMATCH in select and not any(
+        o == ListSelectOption.SUBSCRIBED or isinstance(o, Modifier) for o in select
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -343,24 +341,12 @@ class Append(Command):
 # -- parsing -------------------------------------------------------------------------------
 
 
-def _parse_select(tag: str, cursor: Cursor, ctx: ParseContext) -> Command:
-    mailbox = mailbox_arg(cursor, ctx)
-    return Select(
-        tag=tag, mailbox=mailbox, params=params_of(cursor, ctx, "SELECT", "SELECT parameter")
-    )
+def _mailbox_and_params(cls: Callable[..., Command], context: str, what: str) -> CommandParser:
+    def parse(tag: str, cursor: Cursor, ctx: ParseContext) -> Command:
+        mailbox = mailbox_arg(cursor, ctx)
+        return cls(tag=tag, mailbox=mailbox, params=params_of(cursor, ctx, context, what))
 
-
-def _parse_examine(tag: str, cursor: Cursor, ctx: ParseContext) -> Command:
-    mailbox = mailbox_arg(cursor, ctx)
-    params = params_of(cursor, ctx, "SELECT", "EXAMINE parameter")
-    return Examine(tag=tag, mailbox=mailbox, params=params)
-
-
-def _parse_create(tag: str, cursor: Cursor, ctx: ParseContext) -> Command:
-    mailbox = mailbox_arg(cursor, ctx)
-    return Create(
-        tag=tag, mailbox=mailbox, params=params_of(cursor, ctx, "CREATE", "CREATE parameter")
-    )
+    return parse
 
 
 def _mailbox_only(cls: Callable[..., Command]) -> CommandParser:
@@ -387,10 +373,7 @@ def _parse_list(tag: str, cursor: Cursor, ctx: ParseContext) -> Command:
             "LIST-SELECT",
             "LIST selection option",
         )
-        # RFC 5258 section 3.1: RECURSIVEMATCH only refines another selection option.
-        if ListSelectOption.RECURSIVEMATCH in select and not any(
-            o == ListSelectOption.SUBSCRIBED or isinstance(o, Modifier) for o in select
-        ):
+        if _lone_recursivematch(select):
             raise RemoteProtocolError("RECURSIVEMATCH needs another selection option")
     reference = mailbox_arg(cursor, ctx, "reference name")
     v = cursor.next("mailbox pattern")
@@ -486,9 +469,9 @@ def _parse_append(tag: str, cursor: Cursor, ctx: ParseContext) -> Command:
 
 def register_parsers(commands: dict[str, CommandParser]) -> None:
     """Register the parsers of SELECT, EXAMINE, CREATE ... APPEND in ``commands``."""
-    commands["SELECT"] = _parse_select
-    commands["EXAMINE"] = _parse_examine
-    commands["CREATE"] = _parse_create
+    commands["SELECT"] = _mailbox_and_params(Select, "SELECT", "SELECT parameter")
+    commands["EXAMINE"] = _mailbox_and_params(Examine, "SELECT", "EXAMINE parameter")
+    commands["CREATE"] = _mailbox_and_params(Create, "CREATE", "CREATE parameter")
     commands["DELETE"] = _mailbox_only(Delete)
     commands["SUBSCRIBE"] = _mailbox_only(Subscribe)
     commands["UNSUBSCRIBE"] = _mailbox_only(Unsubscribe)

@@ -26,7 +26,7 @@ from ._command_base import (
 from ._encoding import WireWriter
 from ._fetch import FetchAttribute, FetchMacro, parse_fetch_attributes, write_fetch_attributes
 from ._flags import write_flag_list
-from ._modifiers import Modifier, parse_modifiers, write_modifiers
+from ._modifiers import Modifier, write_modifiers
 from ._registry import CommandParser, ParseContext
 from ._search import (
     SearchKey,
@@ -74,6 +74,8 @@ class SearchReturnOption(enum.StrEnum):
 
 
 _SEARCH_RETURN = {o.value: o for o in SearchReturnOption}
+#: ``parse(tag, cursor, ctx, uid)``: a parser serving a command and its UID form.
+_UidFormParser = Callable[[str, Cursor, ParseContext, bool], Command]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -201,16 +203,9 @@ class Store(UidCommand):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Copy(UidCommand):
-    """COPY or UID COPY (RFC 9051 sections 6.4.7 and 6.4.9).
+class _TransferCommand(UidCommand):
+    """A command taking messages and a destination mailbox."""
 
-    Attributes:
-        uid: True for UID COPY.
-        sequence_set: The messages.
-        mailbox: The destination mailbox.
-    """
-
-    name: ClassVar[str] = "COPY"
     sequence_set: SequenceSet
     mailbox: str
 
@@ -222,7 +217,20 @@ class Copy(UidCommand):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Move(UidCommand):
+class Copy(_TransferCommand):
+    """COPY or UID COPY (RFC 9051 sections 6.4.7 and 6.4.9).
+
+    Attributes:
+        uid: True for UID COPY.
+        sequence_set: The messages.
+        mailbox: The destination mailbox.
+    """
+
+    name: ClassVar[str] = "COPY"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Move(_TransferCommand):
     """MOVE or UID MOVE (RFC 9051 section 6.4.8, RFC 6851).
 
     Attributes:
@@ -232,14 +240,6 @@ class Move(UidCommand):
     """
 
     name: ClassVar[str] = "MOVE"
-    sequence_set: SequenceSet
-    mailbox: str
-
-    def _write_arguments(self, w: WireWriter) -> None:
-        w.sp()
-        self.sequence_set.write(w)
-        w.sp()
-        w.mailbox(self.mailbox)
 
 
 # -- parsing -------------------------------------------------------------------------------
@@ -293,10 +293,7 @@ def _parse_store(tag: str, cursor: Cursor, ctx: ParseContext, uid: bool) -> Comm
     sequence_set = sequence_set_arg(cursor)
     modifiers: tuple[Modifier, ...] = ()
     if type(cursor.peek()) is list:
-        items = cursor.list("STORE modifiers")
-        if not items and ctx.strict:
-            raise RemoteProtocolError("empty STORE modifier list")
-        modifiers = parse_modifiers(items, "STORE", ctx, what="STORE modifier")
+        modifiers = params_of(cursor, ctx, "STORE", "STORE modifier")
     m = _STORE_ITEM.match(cursor.keyword("STORE data item"))
     if m is None:
         raise RemoteProtocolError("expected FLAGS, +FLAGS or -FLAGS")
@@ -319,19 +316,15 @@ def _parse_store(tag: str, cursor: Cursor, ctx: ParseContext, uid: bool) -> Comm
     )
 
 
-def _parse_copy(tag: str, cursor: Cursor, ctx: ParseContext, uid: bool) -> Command:
-    sequence_set = sequence_set_arg(cursor)
-    return Copy(tag=tag, uid=uid, sequence_set=sequence_set, mailbox=mailbox_arg(cursor, ctx))
+def _transfer_parser(cls: type[_TransferCommand]) -> _UidFormParser:
+    def parse(tag: str, cursor: Cursor, ctx: ParseContext, uid: bool) -> Command:
+        sequence_set = sequence_set_arg(cursor)
+        return cls(tag=tag, uid=uid, sequence_set=sequence_set, mailbox=mailbox_arg(cursor, ctx))
+
+    return parse
 
 
-def _parse_move(tag: str, cursor: Cursor, ctx: ParseContext, uid: bool) -> Command:
-    sequence_set = sequence_set_arg(cursor)
-    return Move(tag=tag, uid=uid, sequence_set=sequence_set, mailbox=mailbox_arg(cursor, ctx))
-
-
-def _uid_form(
-    parse: Callable[[str, Cursor, ParseContext, bool], Command], uid: bool
-) -> CommandParser:
+def _uid_form(parse: _UidFormParser, uid: bool) -> CommandParser:
     def parser(tag: str, cursor: Cursor, ctx: ParseContext) -> Command:
         return parse(tag, cursor, ctx, uid)
 
@@ -346,8 +339,8 @@ def register_parsers(commands: dict[str, CommandParser]) -> None:
         ("SEARCH", _parse_search),
         ("FETCH", _parse_fetch),
         ("STORE", _parse_store),
-        ("COPY", _parse_copy),
-        ("MOVE", _parse_move),
+        ("COPY", _transfer_parser(Copy)),
+        ("MOVE", _transfer_parser(Move)),
     ):
         commands[name] = _uid_form(parse, False)
         commands[f"UID {name}"] = _uid_form(parse, True)

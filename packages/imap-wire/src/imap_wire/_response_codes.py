@@ -14,13 +14,14 @@ from __future__ import annotations
 import abc
 import enum
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ._encoding import WireWriter, is_atom
+from ._encoding import UINT32, UINT63, WireWriter, in_range, is_atom
 from ._flags import parse_flag_list
 from ._limits import Limits
-from ._registry import ParseContext, Registry
+from ._registry import ParseContext, Registry, ResponseCodeParser
 from ._sequence_set import SequenceSet
 from ._values import Value, as_atom, as_list, tokenize
 from .errors import LocalProtocolError, RemoteProtocolError
@@ -142,8 +143,6 @@ _CHARSET_QUOTED = re.compile(r"[\x01-\x09\x0b\x0c\x0e-\x5c\x5e-\x7f]*\Z")
 _ESCAPE = re.compile(r'(["\\])')
 # At most 19 digits: int() of a huge digit string is slow, or raises ValueError past 4300.
 _NUMBER = re.compile(rb"[0-9]{1,19}\Z")
-_UINT32 = 0xFFFFFFFF
-_UINT63 = 0x7FFFFFFFFFFFFFFF
 _LIMITS = Limits(max_depth=4, max_items=10_000)
 
 
@@ -267,8 +266,7 @@ class UidNextCode(ResponseCode):
 
     def write(self, w: WireWriter) -> None:
         """Write ``UIDNEXT <n>``."""
-        w.raw(b"UIDNEXT ")
-        w.number(_check(self.uid_next, 1, _UINT32, "UIDNEXT"))
+        _write_number(w, self.name, self.uid_next, UINT32)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -280,8 +278,7 @@ class UidValidityCode(ResponseCode):
 
     def write(self, w: WireWriter) -> None:
         """Write ``UIDVALIDITY <n>``."""
-        w.raw(b"UIDVALIDITY ")
-        w.number(_check(self.uid_validity, 1, _UINT32, "UIDVALIDITY"))
+        _write_number(w, self.name, self.uid_validity, UINT32)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -293,8 +290,7 @@ class UnseenCode(ResponseCode):
 
     def write(self, w: WireWriter) -> None:
         """Write ``UNSEEN <n>``."""
-        w.raw(b"UNSEEN ")
-        w.number(_check(self.seq, 1, _UINT32, "UNSEEN"))
+        _write_number(w, self.name, self.seq, UINT32)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -313,7 +309,7 @@ class AppendUidCode(ResponseCode):
     def write(self, w: WireWriter) -> None:
         """Write ``APPENDUID <uidvalidity> <uid-set>``."""
         w.raw(b"APPENDUID ")
-        w.number(_check(self.uid_validity, 1, _UINT32, "UIDVALIDITY"))
+        w.number(in_range(self.uid_validity, 1, UINT32, "UIDVALIDITY"))
         w.sp()
         _write_uid_set(w, self.uids)
 
@@ -336,7 +332,7 @@ class CopyUidCode(ResponseCode):
     def write(self, w: WireWriter) -> None:
         """Write ``COPYUID <uidvalidity> <source> <destination>``."""
         w.raw(b"COPYUID ")
-        w.number(_check(self.uid_validity, 1, _UINT32, "UIDVALIDITY"))
+        w.number(in_range(self.uid_validity, 1, UINT32, "UIDVALIDITY"))
         w.sp()
         _write_uid_set(w, self.source)
         w.sp()
@@ -352,8 +348,7 @@ class HighestModSeqCode(ResponseCode):
 
     def write(self, w: WireWriter) -> None:
         """Write ``HIGHESTMODSEQ <n>``."""
-        w.raw(b"HIGHESTMODSEQ ")
-        w.number(_check(self.modseq, 1, _UINT63, "HIGHESTMODSEQ"))
+        _write_number(w, self.name, self.modseq, UINT63)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -398,10 +393,10 @@ class OtherCode(ResponseCode):
             w.raw(self.text.encode("utf-8", "surrogateescape"))
 
 
-def _check(n: int, minimum: int, maximum: int, what: str) -> int:
-    if not minimum <= n <= maximum:
-        raise LocalProtocolError(f"{what} out of range: {n}")
-    return n
+def _write_number(w: WireWriter, name: str, n: int, maximum: int) -> None:
+    """Write ``name SP n`` for a code whose argument is one non-zero number."""
+    w.raw(name.encode("ascii") + b" ")
+    w.number(in_range(n, 1, maximum, name))
 
 
 def _write_uid_set(w: WireWriter, uids: SequenceSet) -> None:
@@ -508,7 +503,7 @@ def _one_list(args: bytes | None, name: str) -> list[Value]:
     return as_list(values[0], f"{name} list")
 
 
-def _uid_set(raw: bytes, name: str) -> SequenceSet:
+def _uid_set(raw: bytes) -> SequenceSet:
     return SequenceSet.parse(raw.decode("ascii", "replace"), allow_star=False)
 
 
@@ -534,20 +529,13 @@ def _parse_permanentflags(name: str, args: bytes | None) -> ResponseCode:
     return PermanentFlagsCode(flags=parse_flag_list(_one_list(args, name)))
 
 
-def _parse_uidnext(name: str, args: bytes | None) -> ResponseCode:
-    return UidNextCode(uid_next=_number(args, name, 1, _UINT32))
+def _number_code(make: Callable[[int], ResponseCode], maximum: int) -> ResponseCodeParser:
+    """Return the parser of a code whose argument is one non-zero number up to ``maximum``."""
 
+    def parse(name: str, args: bytes | None) -> ResponseCode:
+        return make(_number(args, name, 1, maximum))
 
-def _parse_uidvalidity(name: str, args: bytes | None) -> ResponseCode:
-    return UidValidityCode(uid_validity=_number(args, name, 1, _UINT32))
-
-
-def _parse_unseen(name: str, args: bytes | None) -> ResponseCode:
-    return UnseenCode(seq=_number(args, name, 1, _UINT32))
-
-
-def _parse_highestmodseq(name: str, args: bytes | None) -> ResponseCode:
-    return HighestModSeqCode(modseq=_number(args, name, 1, _UINT63))
+    return parse
 
 
 def _split(args: bytes | None, name: str, count: int) -> list[bytes]:
@@ -559,17 +547,15 @@ def _split(args: bytes | None, name: str, count: int) -> list[bytes]:
 
 def _parse_appenduid(name: str, args: bytes | None) -> ResponseCode:
     validity, uids = _split(args, name, 2)
-    return AppendUidCode(
-        uid_validity=_number(validity, name, 1, _UINT32), uids=_uid_set(uids, name)
-    )
+    return AppendUidCode(uid_validity=_number(validity, name, 1, UINT32), uids=_uid_set(uids))
 
 
 def _parse_copyuid(name: str, args: bytes | None) -> ResponseCode:
     validity, source, destination = _split(args, name, 3)
     return CopyUidCode(
-        uid_validity=_number(validity, name, 1, _UINT32),
-        source=_uid_set(source, name),
-        destination=_uid_set(destination, name),
+        uid_validity=_number(validity, name, 1, UINT32),
+        source=_uid_set(source),
+        destination=_uid_set(destination),
     )
 
 
@@ -578,19 +564,21 @@ def _parse_modified(name: str, args: bytes | None) -> ResponseCode:
     return ModifiedCode(set=SequenceSet.parse(raw.decode("ascii", "replace")))
 
 
-_CODES_WITH_ARGUMENTS = frozenset(
-    {
-        CodeName.APPENDUID,
-        CodeName.CAPABILITY,
-        CodeName.COPYUID,
-        CodeName.HIGHESTMODSEQ,
-        CodeName.MODIFIED,
-        CodeName.PERMANENTFLAGS,
-        CodeName.UIDNEXT,
-        CodeName.UIDVALIDITY,
-        CodeName.UNSEEN,
-    }
-)
+#: The parsers of the base codes that take arguments (`SIMPLE_CODES` take none).
+_PARSERS: dict[str, ResponseCodeParser] = {
+    CodeName.BADCHARSET: _parse_badcharset,
+    CodeName.CAPABILITY: _parse_capability,
+    CodeName.PERMANENTFLAGS: _parse_permanentflags,
+    CodeName.UIDNEXT: _number_code(lambda n: UidNextCode(uid_next=n), UINT32),
+    CodeName.UIDVALIDITY: _number_code(lambda n: UidValidityCode(uid_validity=n), UINT32),
+    CodeName.UNSEEN: _number_code(lambda n: UnseenCode(seq=n), UINT32),
+    CodeName.HIGHESTMODSEQ: _number_code(lambda n: HighestModSeqCode(modseq=n), UINT63),
+    CodeName.APPENDUID: _parse_appenduid,
+    CodeName.COPYUID: _parse_copyuid,
+    CodeName.MODIFIED: _parse_modified,
+}
+#: Codes `response_code` cannot build without arguments (BADCHARSET's list is optional).
+_CODES_WITH_ARGUMENTS = frozenset(_PARSERS) - {CodeName.BADCHARSET}
 
 
 def install(registry: Registry) -> None:
@@ -603,13 +591,4 @@ def install(registry: Registry) -> None:
     codes = registry.response_codes
     for name in SIMPLE_CODES:
         codes[name] = parse_simple_code
-    codes[CodeName.BADCHARSET] = _parse_badcharset
-    codes[CodeName.CAPABILITY] = _parse_capability
-    codes[CodeName.PERMANENTFLAGS] = _parse_permanentflags
-    codes[CodeName.UIDNEXT] = _parse_uidnext
-    codes[CodeName.UIDVALIDITY] = _parse_uidvalidity
-    codes[CodeName.UNSEEN] = _parse_unseen
-    codes[CodeName.APPENDUID] = _parse_appenduid
-    codes[CodeName.COPYUID] = _parse_copyuid
-    codes[CodeName.HIGHESTMODSEQ] = _parse_highestmodseq
-    codes[CodeName.MODIFIED] = _parse_modified
+    codes.update(_PARSERS)

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import ClassVar, TypeVar
 
-from ._encoding import WireWriter, is_atom
+from ._encoding import UINT32, UINT63, WireWriter, in_range, is_atom
 from ._ext_value import ExtValue, to_ext_value, write_ext_value
 from ._flags import parse_flag_list, write_flag_list
 from ._mailbox import parse_mailbox
@@ -56,9 +56,6 @@ __all__ = [
     "write_ext_value",
 ]
 
-UINT32 = 0xFFFF_FFFF
-_UINT63 = 0x7FFF_FFFF_FFFF_FFFF
-
 
 class MailboxAttribute(enum.StrEnum):
     """Mailbox attributes of LIST and LSUB responses (plain `str` values, canonical case).
@@ -93,17 +90,6 @@ _ATTRIBUTES = {a.value.upper(): a.value for a in MailboxAttribute}
 # tagged-ext-label (RFC 4466), upper-case.
 _LABEL = re.compile(r"[A-Z_.-][A-Z0-9_.:-]*\Z")
 _QUOTED_ESCAPE = re.compile(rb'(["\\])')
-
-
-def check_number(n: int, minimum: int) -> int:
-    """Return ``n`` if it is a 32-bit number of at least ``minimum``.
-
-    Raises:
-        LocalProtocolError: It is not.
-    """
-    if not minimum <= n <= UINT32:
-        raise LocalProtocolError(f"number out of range: {n}")
-    return n
 
 
 def _untagged(w: WireWriter, keyword: bytes) -> None:
@@ -184,11 +170,7 @@ class CapabilityResponse:
 
     def write(self, w: WireWriter) -> None:
         """Write the line."""
-        _untagged(w, b"CAPABILITY")
-        for capability in self.capabilities:
-            w.sp()
-            w.atom(capability)
-        w.crlf()
+        _write_atoms_line(w, b"CAPABILITY", self.capabilities)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -203,11 +185,15 @@ class EnabledResponse:
 
     def write(self, w: WireWriter) -> None:
         """Write the line."""
-        _untagged(w, b"ENABLED")
-        for capability in self.capabilities:
-            w.sp()
-            w.atom(capability)
-        w.crlf()
+        _write_atoms_line(w, b"ENABLED", self.capabilities)
+
+
+def _write_atoms_line(w: WireWriter, keyword: bytes, atoms: tuple[str, ...]) -> None:
+    _untagged(w, keyword)
+    for atom in atoms:
+        w.sp()
+        w.atom(atom)
+    w.crlf()
 
 
 def _parse_atoms(cursor: Cursor, what: str) -> tuple[str, ...]:
@@ -404,21 +390,15 @@ class MailboxStatusResponse:
         _untagged(w, b"STATUS ")
         w.mailbox(self.mailbox)
         w.raw(b" (")
-        first = True
-        for name, n in self.items.items():
-            if not first:
+        pairs: list[tuple[str, int | ExtValue]] = [*self.items.items(), *self.extra]
+        for i, (name, value) in enumerate(pairs):
+            if i:
                 w.sp()
-            first = False
-            w.raw(_check_name(name, "STATUS item").encode("ascii"))
-            w.sp()
-            w.number(n)
-        for name, value in self.extra:
-            if not first:
-                w.sp()
-            first = False
-            w.raw(_check_name(name, "STATUS item").encode("ascii"))
-            w.sp()
-            write_ext_value(w, value)
+            w.raw(_check_name(name, "STATUS item").encode("ascii") + b" ")
+            if isinstance(value, int):
+                w.number(value)
+            else:
+                write_ext_value(w, value)
         w.close()
         w.crlf()
 
@@ -434,7 +414,7 @@ def _parse_status(cursor: Cursor, ctx: ParseContext) -> MailboxStatusResponse:
         name = as_atom(values[i], "status item").upper()
         v = values[i + 1]
         if type(v) is str and v.isascii() and v.isdigit():
-            items[name] = as_number(v, name, maximum=_UINT63)
+            items[name] = as_number(v, name, maximum=UINT63)
         else:
             extra.append((name, to_ext_value(v)))
     return MailboxStatusResponse(mailbox=mailbox, items=items, extra=tuple(extra))
@@ -489,7 +469,7 @@ def _parse_search(cursor: Cursor, ctx: ParseContext) -> SearchResponse:
             or as_atom(items[0], "MODSEQ").upper() != "MODSEQ"
         ):
             raise RemoteProtocolError("expected (MODSEQ n) at the end of SEARCH")
-        modseq = as_number(items[1], "mod-sequence", minimum=minimum, maximum=_UINT63)
+        modseq = as_number(items[1], "mod-sequence", minimum=minimum, maximum=UINT63)
     cursor.pos = len(values)
     return SearchResponse(numbers=tuple(numbers), modseq=modseq)
 
@@ -583,7 +563,7 @@ def _parse_esearch(cursor: Cursor, ctx: ParseContext) -> ESearchResponse:
         if name == "COUNT":
             fields[name] = as_number(v, name)
         elif name == "MODSEQ":
-            fields[name] = as_number(v, name, minimum=minimum, maximum=_UINT63)
+            fields[name] = as_number(v, name, minimum=minimum, maximum=UINT63)
         elif name in fields:
             fields[name] = as_number(v, name, minimum=minimum)
         elif name == "ALL":
@@ -638,7 +618,7 @@ class ExistsResponse:
 
     def write(self, w: WireWriter) -> None:
         """Write the line."""
-        w.raw(b"* %d EXISTS\r\n" % check_number(self.count, 0))
+        w.raw(b"* %d EXISTS\r\n" % in_range(self.count, 0, UINT32, "EXISTS count"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -653,7 +633,7 @@ class RecentResponse:
 
     def write(self, w: WireWriter) -> None:
         """Write the line."""
-        w.raw(b"* %d RECENT\r\n" % check_number(self.count, 0))
+        w.raw(b"* %d RECENT\r\n" % in_range(self.count, 0, UINT32, "RECENT count"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -668,7 +648,7 @@ class ExpungeResponse:
 
     def write(self, w: WireWriter) -> None:
         """Write the line."""
-        w.raw(b"* %d EXPUNGE\r\n" % check_number(self.seq, 1))
+        w.raw(b"* %d EXPUNGE\r\n" % in_range(self.seq, 1, UINT32, "EXPUNGE message number"))
 
 
 def _parse_exists(n: int, cursor: Cursor, ctx: ParseContext) -> ExistsResponse:

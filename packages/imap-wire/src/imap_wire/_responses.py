@@ -49,13 +49,12 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from . import _response_data
-from ._encoding import WireWriter, is_atom
+from ._encoding import UINT32, WireWriter, in_range, is_atom
 from ._fetch import FetchResponse
 from ._limits import DEFAULT_CLIENT_LIMITS, Limits
 from ._registry import ParseContext, Registry
 from ._response_codes import ResponseCode, parse_response_code
 from ._response_data import (
-    UINT32,
     CapabilityResponse,
     EnabledResponse,
     ESearchResponse,
@@ -73,7 +72,6 @@ from ._response_data import (
     RecentResponse,
     SearchResponse,
     VanishedResponse,
-    check_number,
     to_ext_value,
     write_ext_value,
 )
@@ -277,7 +275,7 @@ class UnknownResponse:
             raise LocalProtocolError(f"invalid response keyword {self.keyword!r}")
         w.raw(b"* ")
         if self.number is not None:
-            w.number(check_number(self.number, 0))
+            w.number(in_range(self.number, 0, UINT32, "message number"))
             w.sp()
         w.raw(self.keyword.encode("ascii"))
         for value in self.values:

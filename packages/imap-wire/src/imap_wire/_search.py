@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from ._dates import format_date, parse_date
-from ._encoding import WireWriter, is_atom
+from ._encoding import UINT63, WireWriter, is_atom
 from ._sequence_set import SequenceItem, SequenceSet
 from ._values import Cursor, StreamedLiteral, Value, as_astring
 from .errors import LocalProtocolError, RemoteProtocolError
@@ -66,7 +66,6 @@ MAX_SEARCH_DEPTH: Final = 128
 #: The charsets every server supports (RFC 9051 section 6.4.4); others get ``NO [BADCHARSET]``.
 SUPPORTED_CHARSETS: Final = ("US-ASCII", "UTF-8")
 _CODECS: Final = {"US-ASCII": "ascii", "UTF-8": "utf-8"}
-_MAX_NUMBER64: Final = 2**63 - 1
 
 # Base key names by argument shape (RFC 9051 section 9 ``search-key``; NEW, OLD and RECENT
 # are RFC 3501 only).
@@ -224,7 +223,7 @@ class SearchSize(SearchKey):
 
     def write(self, w: WireWriter) -> None:
         """Write ``NAME n``."""
-        if self.size > _MAX_NUMBER64:
+        if self.size > UINT63:
             raise LocalProtocolError("search size over 2**63-1")
         w.atom(self.name)
         w.sp()
@@ -373,7 +372,7 @@ def _date_of(value: _dt.date) -> _dt.date:
 
 
 def _size(value: int) -> int:
-    if not 0 <= value <= _MAX_NUMBER64:
+    if not 0 <= value <= UINT63:
         raise LocalProtocolError("search size must be between 0 and 2**63-1")
     return value
 
@@ -850,7 +849,7 @@ def _parse_date(name: str, cursor: Cursor, ctx: ParseContext) -> SearchKey:
 
 
 def _parse_size(name: str, cursor: Cursor, ctx: ParseContext) -> SearchKey:
-    return SearchSize(name=name, size=cursor.number(name, maximum=_MAX_NUMBER64))
+    return SearchSize(name=name, size=cursor.number(name, maximum=UINT63))
 
 
 def _parse_keyword(name: str, cursor: Cursor, ctx: ParseContext) -> SearchKey:
