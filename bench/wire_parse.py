@@ -383,7 +383,8 @@ def stream_literal(size: int, registry: Registry) -> int:
 
     tracemalloc.start()
     try:
-        conn = ClientConnection(registry=registry)
+        # Stream anything over one chunk, so small --literal-mb values stream too.
+        conn = ClientConnection(registry=registry, stream_literals_over=CHUNK_SIZE)
 
         def drain() -> None:
             nonlocal received

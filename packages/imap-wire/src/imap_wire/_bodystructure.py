@@ -558,7 +558,8 @@ def _write_params(w: WireWriter, params: Params) -> None:
 
 
 def _write_extension_tail(w: WireWriter, part: SinglePart | MultiPart) -> None:
-    """Write `` SP disposition SP language SP location *(SP extension)``."""
+    """Write the extension fields both part kinds share, each after a space: disposition,
+    language, location, then further extension data."""
     w.sp()
     if part.disposition is None:
         w.nil()

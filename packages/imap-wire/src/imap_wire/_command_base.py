@@ -6,11 +6,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ._encoding import WireWriter, is_atom, is_flag, sectioned_atom_pattern
+from ._encoding import WireWriter, is_atom, is_flag
 from ._flags import parse_flag
 from ._mailbox import parse_mailbox
 from ._modifiers import Modifier, error_keyword, parse_modifiers
@@ -23,12 +24,10 @@ from .errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = ["Command", "UidCommand"]
 
-#: ``tag = 1*<any ASTRING-CHAR except "+">`` (RFC 9051 section 9), with "[" only in closed
-#: pairs, so that the tokenizer reads the tag back as one atom (see `sectioned_atom_pattern`).
-#: ASCII is checked separately.
-TAG_PATTERN = sectioned_atom_pattern(
-    r'[^\x00-\x20\x7f(){%*"\\+\[]', r'[^\x00-\x20\x7f(){%*"\\+\[\]]'
-)
+#: ``tag = 1*<any ASTRING-CHAR except "+">`` (RFC 9051 section 9), less "[": the tokenizer
+#: reads "[...]" as a section, so a tag holding "[" might not read back as written. (A
+#: response's tag has no such limit: see ``imap_wire._responses._TAG``.)
+TAG_PATTERN = re.compile(r'[^\x00-\x20\x7f(){%*"\\+\[]+\Z')
 _STATUS_ITEMS = {i.value: i for i in StatusItem}
 
 

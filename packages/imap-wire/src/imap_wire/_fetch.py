@@ -224,6 +224,17 @@ def _parse_part(text: str) -> tuple[int, ...]:
     return part
 
 
+def _item_key(atom: str) -> tuple[str, str]:
+    """Return the registry key of a FETCH item or attribute (upper-cased up to ``[``) and its
+    name: the key followed by the section and partial range as sent."""
+    bracket = atom.find("[")
+    if bracket < 0:
+        key = atom.upper()
+        return key, key
+    key = atom[:bracket].upper()
+    return key, key + atom[bracket:]
+
+
 def _split_section(name: str) -> tuple[str, str]:
     """Split ``NAME[spec]suffix`` into the spec and the suffix."""
     start = name.find("[")
@@ -441,13 +452,7 @@ def parse_fetch_attributes(
     cursor = Cursor(values)
     attrs: list[FetchAttribute] = []
     while not cursor.at_end():
-        atom = cursor.atom("FETCH attribute")
-        bracket = atom.find("[")
-        if bracket < 0:
-            key = name = atom.upper()
-        else:
-            key = atom[:bracket].upper()
-            name = key + atom[bracket:]
+        key, name = _item_key(cursor.atom("FETCH attribute"))
         parser = parsers.get(key)
         if parser is None:
             raise RemoteProtocolError(f"unknown FETCH attribute {key[:64]}")
@@ -690,20 +695,13 @@ class FetchResponse:
             item(b"BINARY.SIZE[" + _part_text(part) + b"] ")
             w.number(in_range(size, 0, UINT32, "BINARY.SIZE"))
         for key, data in self.sections.items():
-            if sep:
-                w.sp()
-            sep = True
-            w.raw(b"BODY")
+            item(b"BODY")
             key.section.write(w)
-            if key.origin is not None:
-                w.raw(b"<%d>" % in_range(key.origin, 0, UINT63, "origin"))
-            w.sp()
+            _write_origin(w, key.origin)
             _write_body_data(w, data, binary=False)
         for bkey, data in self.binary.items():
             item(b"BINARY[" + _part_text(bkey.part) + b"]")
-            if bkey.origin is not None:
-                w.raw(b"<%d>" % in_range(bkey.origin, 0, UINT63, "origin"))
-            w.sp()
+            _write_origin(w, bkey.origin)
             _write_body_data(w, data, binary=True)
         for name, data in (
             (b"RFC822 ", self.rfc822),
@@ -730,6 +728,13 @@ _HEADER_KEY = BodySectionKey(section=Section(text=SectionText.HEADER))
 # 8-bit text (decoded with surrogateescape), atom-specials such as "%", "*" and "]", and a
 # closed section with spaces (``X-ITEM[A B]``).
 _ATOM_TOKEN = sectioned_atom_pattern(r'[^\x00-\x20\x7f()"{\[]', r"[^\[\]\r\n]")
+
+
+def _write_origin(w: WireWriter, origin: int | None) -> None:
+    """Write the ``<origin>`` of a partial section, if any, and the space after the name."""
+    if origin is not None:
+        w.raw(b"<%d>" % in_range(origin, 0, UINT63, "origin"))
+    w.sp()
 
 
 def _write_body_data(w: WireWriter, data: SectionData, *, binary: bool) -> None:
@@ -935,12 +940,7 @@ def _extra(vals: list[Any]) -> dict[str, object]:
 
 def _parse_item_slowly(name: str, value: Value, ctx: ParseContext, vals: list[Any]) -> None:
     """Parse an item with a section, in lower case, or without a parser."""
-    bracket = name.find("[")
-    if bracket < 0:
-        key = name = name.upper()
-    else:
-        key = name[:bracket].upper()
-        name = key + name[bracket:]
+    key, name = _item_key(name)
     parser = ctx.registry.fetch_items.get(key)
     if parser is None:
         if ctx.strict:
@@ -954,7 +954,7 @@ def _parse_item_slowly(name: str, value: Value, ctx: ParseContext, vals: list[An
             raise
         _extra(vals)[name] = value
         return
-    if bracket < 0:
+    if key == name:  # no section
         index = _FIELD_INDEX.get(key)
         if index is not None:
             vals[index] = result

@@ -45,7 +45,7 @@ def parse_flag(v: Value) -> str:
     """Parse one flag atom (``\\Seen``, ``$Label``, ``\\*`` in PERMANENTFLAGS)."""
     flag = as_atom(v, "flag")
     if flag[:1] == "\\":
-        return _CANONICAL.get(flag.upper(), flag)
+        return normalize_flag(flag)
     if "\\" in flag:
         raise RemoteProtocolError("invalid flag")
     return flag

@@ -240,7 +240,7 @@ class List(Command):
 
 
 def _lone_recursivematch(select: Collection[str | Modifier]) -> bool:
-    """Tell whether RECURSIVEMATCH lacks the selection option it refines (RFC 5258 3.1)."""
+    """Tell whether RECURSIVEMATCH lacks the option it refines (RFC 5258 section 3.1)."""
     return ListSelectOption.RECURSIVEMATCH in select and not any(
         o == ListSelectOption.SUBSCRIBED or isinstance(o, Modifier) for o in select
     )

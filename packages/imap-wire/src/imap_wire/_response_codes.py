@@ -177,7 +177,7 @@ class SimpleCode(ResponseCode):
 
     def write(self, w: WireWriter) -> None:
         """Write the name."""
-        w.atom(self.name)
+        _write_code_name(w, self.name)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -385,12 +385,19 @@ class OtherCode(ResponseCode):
 
     def write(self, w: WireWriter) -> None:
         """Write the name and the text."""
-        w.atom(self.name)
+        _write_code_name(w, self.name)
         if self.text is not None:
             if not _CODE_TEXT.match(self.text):
                 raise LocalProtocolError(f"invalid text for response code {self.name}")
             w.sp()
             w.raw(self.text.encode("utf-8", "surrogateescape"))
+
+
+def _write_code_name(w: WireWriter, name: str) -> None:
+    data = name.encode("utf-8", "surrogateescape")
+    if not _CODE_NAME.match(data):
+        raise LocalProtocolError(f"not a valid response code name: {name!r}")
+    w.raw(data)
 
 
 def _write_number(w: WireWriter, name: str, n: int, maximum: int) -> None:
@@ -522,7 +529,10 @@ def _parse_badcharset(name: str, args: bytes | None) -> ResponseCode:
 
 
 def _parse_capability(name: str, args: bytes | None) -> ResponseCode:
-    return CapabilityCode(capabilities=tuple(as_atom(v, "capability") for v in _values(args, name)))
+    capabilities = tuple(as_atom(v, "capability") for v in _values(args, name))
+    if not capabilities:
+        raise RemoteProtocolError(f"response code {name} needs arguments")
+    return CapabilityCode(capabilities=capabilities)
 
 
 def _parse_permanentflags(name: str, args: bytes | None) -> ResponseCode:

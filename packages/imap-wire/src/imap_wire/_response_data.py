@@ -396,7 +396,7 @@ class MailboxStatusResponse:
                 w.sp()
             w.raw(_check_name(name, "STATUS item").encode("ascii") + b" ")
             if isinstance(value, int):
-                w.number(value)
+                w.number(in_range(value, 0, UINT63, name))
             else:
                 write_ext_value(w, value)
         w.close()
@@ -448,7 +448,7 @@ class SearchResponse:
         if self.modseq is not None:
             if not self.numbers:
                 raise LocalProtocolError("SEARCH (MODSEQ) needs at least one number")
-            w.raw(b" (MODSEQ %d)" % self.modseq)
+            w.raw(b" (MODSEQ %d)" % in_range(self.modseq, 1, UINT63, "MODSEQ"))
         w.crlf()
 
 
@@ -508,10 +508,14 @@ class ESearchResponse:
             w.close()
         if self.uid:
             w.raw(b" UID")
-        for keyword, n in ((b"MIN", self.min), (b"MAX", self.max), (b"COUNT", self.count)):
+        for keyword, n, minimum in (
+            (b"MIN", self.min, 1),
+            (b"MAX", self.max, 1),
+            (b"COUNT", self.count, 0),
+        ):
             if n is not None:
                 w.raw(b" " + keyword + b" ")
-                w.number(n)
+                w.number(in_range(n, minimum, UINT32, keyword.decode()))
         if self.all is not None:
             if self.all.is_saved:
                 raise LocalProtocolError("ESEARCH ALL cannot be '$'")
@@ -519,7 +523,7 @@ class ESearchResponse:
             self.all.write(w)
         if self.modseq is not None:
             w.raw(b" MODSEQ ")
-            w.number(self.modseq)
+            w.number(in_range(self.modseq, 1, UINT63, "MODSEQ"))
         for name, value in self.extra:
             if name in _ESEARCH_KNOWN:
                 raise LocalProtocolError(f"{name} has its own ESEARCH field")

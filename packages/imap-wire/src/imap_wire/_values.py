@@ -65,15 +65,18 @@ Value: TypeAlias = "str | bytes | StreamedLiteral | list[Value]"
 # per-character alternation costs several times more in the ``re`` engine.
 _ATOM_CHAR = rb'[^\x00-\x20\x7f()"{\[]'
 _SECTION = rb"\[[^\[\]\r\n]*\]"
+# After its first run of atom characters or its first section, an atom goes on with more
+# sections and runs (``BODY[1]<0>``, ``x[a][b]``), and may end with an unmatched ``[``.
+_ATOM_TAIL = rb"(?:" + _SECTION + _ATOM_CHAR + rb"*)*(?:\[" + _ATOM_CHAR + rb"*)*"
 _TOKEN = re.compile(
     rb"~\{[0-9]+\+?\}"
-    rb"|" + _ATOM_CHAR + rb"+(?:" + _SECTION + _ATOM_CHAR + rb"*)*(?:\[" + _ATOM_CHAR + rb"*)*"
-    rb'|"[^"\\\r\n]*(?:\\[^\r\n][^"\\\r\n]*)*"'
-    rb"|[()]"
-    rb"|\{[0-9]+\+?\}"
-    rb"|" + _SECTION + _ATOM_CHAR + rb"*"
-    rb"|\[" + _ATOM_CHAR + rb"*"
-    rb"|[^ ]"
+    + (rb"|" + _ATOM_CHAR + rb"+" + _ATOM_TAIL)
+    + rb'|"[^"\\\r\n]*(?:\\[^\r\n][^"\\\r\n]*)*"'
+    + rb"|[()]"
+    + rb"|\{[0-9]+\+?\}"
+    + (rb"|" + _SECTION + _ATOM_CHAR + rb"*" + _ATOM_TAIL)
+    + (rb"|\[" + _ATOM_CHAR + rb"*")
+    + rb"|[^ ]"
 )
 _UNESCAPE = re.compile(rb"\\(.)")
 
