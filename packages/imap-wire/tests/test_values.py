@@ -40,6 +40,31 @@ def test_sibling_lists_close_to_their_parent() -> None:
     assert tok(b'(("" "/")("#ftp/" "/"))') == [[[b"", b"/"], [b"#ftp/", b"/"]]]
 
 
+def test_flat_lists_read_like_any_other() -> None:
+    # Lists of NILs and plain strings take a faster path; the values must not differ.
+    assert tok(b'(("Ann" NIL "ann" "x.org")) ("CHARSET" "UTF-8") (NIL) ("")') == [
+        [[b"Ann", "NIL", b"ann", b"x.org"]],
+        [b"CHARSET", b"UTF-8"],
+        ["NIL"],
+        [b""],
+    ]
+    # Not flat: escapes, atoms other than NIL, lower-case nil, no space between items.
+    assert tok(rb'("a\"b" NIL) (nil "x") ("a"NIL) (NIL 1)') == [
+        [b'a"b', "NIL"],
+        ["nil", b"x"],
+        [b"a", "NIL"],
+        ["NIL", "1"],
+    ]
+
+
+def test_flat_lists_count_toward_the_limits() -> None:
+    with pytest.raises(LimitExceeded):
+        tokenize([b"(NIL NIL NIL NIL NIL)"], [], Limits(max_items=6))
+    tokenize([b"(NIL NIL NIL NIL NIL)"], [], Limits(max_items=7))
+    with pytest.raises(LimitExceeded):
+        tokenize([b"((NIL))"], [], Limits(max_depth=1))
+
+
 def test_quoted_escapes() -> None:
     assert tok(rb'"a\"b" "c\\d"') == [b'a"b', b"c\\d"]
 

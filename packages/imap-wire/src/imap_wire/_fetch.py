@@ -19,9 +19,10 @@ from __future__ import annotations
 import abc
 import enum
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from ._bodystructure import BodyStructure, parse_body_structure
@@ -554,6 +555,15 @@ class BinarySectionKey:
         return f"BINARY[{'.'.join(map(str, self.part))}]{origin}"
 
 
+# The item maps of most responses are empty: one shared read-only empty map saves four
+# allocations per response on the client's hottest path.
+_NO_ITEMS: Mapping[Any, Any] = MappingProxyType({})
+
+
+def _no_items() -> Mapping[Any, Any]:
+    return _NO_ITEMS
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FetchResponse:
     """``* <seq> FETCH (...)``: data about one message (RFC 9051 section 7.5.2).
@@ -593,13 +603,13 @@ class FetchResponse:
     body_structure: BodyStructure | None = None
     body: BodyStructure | None = None
     modseq: int | None = None
-    sections: dict[BodySectionKey, SectionData] = field(default_factory=dict)
-    binary: dict[BinarySectionKey, SectionData] = field(default_factory=dict)
-    binary_sizes: dict[tuple[int, ...], int] = field(default_factory=dict)
+    sections: Mapping[BodySectionKey, SectionData] = field(default_factory=_no_items)
+    binary: Mapping[BinarySectionKey, SectionData] = field(default_factory=_no_items)
+    binary_sizes: Mapping[tuple[int, ...], int] = field(default_factory=_no_items)
     rfc822: bytes | StreamedLiteral | None = None
     rfc822_header: bytes | StreamedLiteral | None = None
     rfc822_text: bytes | StreamedLiteral | None = None
-    extra: dict[str, object] = field(default_factory=dict)
+    extra: Mapping[str, object] = field(default_factory=_no_items)
 
     # -- accessors --------------------------------------------------------------------------
 
@@ -864,13 +874,13 @@ def _build_response(v: list[Any]) -> FetchResponse:
     _set_body_structure(resp, v[6])
     _set_body(resp, v[7])
     _set_modseq(resp, v[8])
-    _set_sections(resp, {} if v[9] is None else v[9])
-    _set_binary(resp, {} if v[10] is None else v[10])
-    _set_binary_sizes(resp, {} if v[11] is None else v[11])
+    _set_sections(resp, _NO_ITEMS if v[9] is None else v[9])
+    _set_binary(resp, _NO_ITEMS if v[10] is None else v[10])
+    _set_binary_sizes(resp, _NO_ITEMS if v[11] is None else v[11])
     _set_rfc822(resp, v[12])
     _set_rfc822_header(resp, v[13])
     _set_rfc822_text(resp, v[14])
-    _set_extra(resp, {} if v[15] is None else v[15])
+    _set_extra(resp, _NO_ITEMS if v[15] is None else v[15])
     return resp
 
 
