@@ -352,6 +352,91 @@ def test_tolerances(data: bytes, expected: BodyStructure) -> None:
     assert parse(wire(bs)) == bs
 
 
+# What real servers send that the grammar does not allow (see the module docstring).
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        # Dovecot (-1) and SmarterMail (-2, MailKit issue #385): a negative size reads as 0.
+        (
+            b'("text" "plain" NIL NIL NIL "7bit" -2 0 NIL NIL NIL)',
+            SinglePart(type="text", subtype="plain", encoding="7bit", lines=0, extended=True),
+        ),
+        (
+            b'("multipart" "appledouble" ("boundary" "B_8145") NIL NIL "7BIT" -1 NIL NIL NIL '
+            b"NIL)",
+            SinglePart(type="multipart", subtype="appledouble", params=(("boundary", "B_8145"),),
+                       extended=True),
+        ),
+        # mail.ru (MailKit issue #124, vmime issue #159): NIL for a parameter value, here in a
+        # basic part and in a multipart's extension data.
+        (
+            b'("text" "plain" ("charset" NIL) NIL NIL "8bit" 536 0 NIL NIL NIL NIL)',
+            SinglePart(type="text", subtype="plain", params=(("charset", ""),), encoding="8bit",
+                       size=536, lines=0, extended=True),
+        ),
+        (
+            b'(("text" "plain" ("charset" "utf-8") NIL NIL "8bit" 536 0 NIL NIL NIL NIL)'
+            b'"alternative" ("boundary" NIL))',
+            MultiPart(
+                parts=(SinglePart(type="text", subtype="plain", params=(("charset", "utf-8"),),
+                                  encoding="8bit", size=536, lines=0, extended=True),),
+                subtype="alternative", params=(("boundary", ""),), extended=True,
+            ),
+        ),
+        # maddy: NIL for the encoding; and NIL for the media type.
+        (
+            b'("application" "pdf" NIL NIL NIL NIL 100 NIL NIL NIL NIL)',
+            SinglePart(type="application", subtype="pdf", encoding="", size=100, extended=True),
+        ),
+        (
+            b'(NIL "pdf" NIL NIL NIL "base64" 100)',
+            SinglePart(type="", subtype="pdf", encoding="base64", size=100),
+        ),
+        # MailKit issue #1393: NIL in place of the parts of a multipart.
+        (
+            b'(NIL "alternative" ("boundary" "Apple-Mail=_352F") NIL NIL NIL)',
+            MultiPart(parts=(), subtype="alternative", params=(("boundary", "Apple-Mail=_352F"),),
+                      extended=True),
+        ),
+        # MailKit issue #486: a disposition without its type keeps its parameters.
+        (
+            b'("application" "pdf" NIL NIL NIL "base64" 100 NIL (NIL ("FILENAME" "a.pdf")) NIL '
+            b"NIL)",
+            SinglePart(type="application", subtype="pdf", encoding="base64", size=100,
+                       disposition=Disposition(type="", params=(("FILENAME", "a.pdf"),)),
+                       extended=True),
+        ),
+    ],
+)  # fmt: skip
+def test_server_quirks(data: bytes, expected: BodyStructure) -> None:
+    bs = parse(data)
+    assert bs == expected
+    assert parse(wire(bs)) == bs
+
+
+def test_nil_parts_inside_an_encapsulated_message() -> None:
+    # The whole structure of MailKit issue #1393 (a delivery report).
+    bs = parse(
+        b'(("text" "plain" ("charset" "utf-8") NIL NIL "7bit" 727 16 NIL NIL NIL NIL)'
+        b'("message" "delivery-status" ("name" "Delivery status") NIL NIL "7bit" 416 NIL NIL '
+        b'NIL NIL)("message" "rfc822" ("name" "Message headers") NIL NIL "7bit" 903 '
+        b'("Mon, 17 Nov 2014 13:29:21 +0100" "Re: Adresy" (("username" NIL "e.username" '
+        b'"example.com")) NIL NIL NIL NIL NIL "<x@y>" "<D6@example.com>") (NIL "alternative" '
+        b'("boundary" "Apple-Mail=_352F") NIL NIL NIL) 17 NIL NIL NIL NIL) "report" '
+        b'("report-type" "delivery-status" "boundary" "_e0d7") NIL NIL NIL)'
+    )
+    assert isinstance(bs, MultiPart) and bs.subtype == "report"
+    message = bs.parts[2]
+    assert isinstance(message, SinglePart) and message.lines == 17
+    assert message.body == MultiPart(
+        parts=(),
+        subtype="alternative",
+        params=(("boundary", "Apple-Mail=_352F"),),
+        extended=True,
+    )
+    assert parse(wire(bs)) == bs
+
+
 def test_message_global() -> None:
     data = (
         b'("MESSAGE" "GLOBAL" NIL NIL NIL "8BIT" 300 ' + ENCAPSULATED_ENVELOPE + b' ("TEXT" '
@@ -508,23 +593,25 @@ def test_part_numbers_of_a_single_part_message() -> None:
         b"(NIL)",
         b'("TEXT" "PLAIN" NIL NIL NIL "7BIT")',
         b'("TEXT" "PLAIN" NIL NIL NIL "7BIT" abc 1)',
-        b'("TEXT" "PLAIN" NIL NIL NIL "7BIT" -1 1)',
         b'("TEXT" "PLAIN" NIL NIL NIL "7BIT" 99999999999999999999 1)',
         b'("TEXT" "PLAIN" NIL NIL NIL "7BIT" (1) 1)',
         b'("TEXT" "PLAIN" ("CHARSET") NIL NIL "7BIT" 1 1)',
         b'("TEXT" "PLAIN" "CHARSET" NIL NIL "7BIT" 1 1)',
         b'("TEXT" "PLAIN" (("CHARSET") "x") NIL NIL "7BIT" 1 1)',
-        b'("TEXT" "PLAIN" ("CHARSET" NIL) NIL NIL "7BIT" 1 1)',
-        b'(NIL "PLAIN" NIL NIL NIL "7BIT" 1 1)',
         b'("TEXT" "PLAIN" NIL (x) NIL "7BIT" 1 1)',
-        b'("TEXT" "PLAIN" NIL NIL NIL NIL 1 1)',
         b'("TEXT" "PLAIN" NIL NIL NIL ("7BIT") 1 1)',
         b'(("TEXT" "PLAIN" NIL NIL NIL "7BIT" 1 1))',
         b'(("TEXT" "PLAIN" NIL NIL NIL "7BIT" 1 1) ("MIXED"))',
         b'(("TEXT" "PLAIN" NIL NIL NIL "7BIT" 1 1) NIL)',
         b'(() "MIXED")',
         b'("MESSAGE" "RFC822" NIL NIL NIL "7BIT" 1 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL))',
-        b'("MESSAGE" "RFC822" NIL NIL NIL "7BIT" 1 (NIL NIL NIL NIL NIL NIL NIL NIL NIL) () 1)',
+        b'("MESSAGE" "RFC822" NIL NIL NIL "7BIT" 1 (NIL NIL NIL NIL NIL NIL NIL) () 1)',
+        b'("TEXT" "PLAIN" NIL NIL NIL "7BIT" -x 1)',
+        b'("TEXT" "PLAIN" NIL NIL NIL "7BIT" - 1)',
+        b'("TEXT" "PLAIN" ("CHARSET" (NIL)) NIL NIL "7BIT" 1 1)',
+        b'(NIL NIL "PLAIN" NIL NIL NIL "7BIT" 1 1)',
+        b"(NIL)",
+        b"(NIL (x))",
         b'("MESSAGE" "RFC822" NIL NIL NIL "7BIT" 1 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) "x")',
         b'("MESSAGE" "RFC822" NIL NIL NIL "7BIT" 1 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) '
         b"(NIL) 1)",

@@ -292,6 +292,7 @@ def test_rfc_append_streams_its_message(rfc_examples: Sequence[Any]) -> None:
             size=len(message),
             binary=False,
             prefix=example.data.split(b"\r\n", 1)[0],
+            preceding=example.data.split(b"\r\n", 1)[0],
             index=0,
         )
         assert chunk == LiteralChunk(message)

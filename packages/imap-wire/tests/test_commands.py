@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import string
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -1209,6 +1210,203 @@ def test_lenient_context_accepts_sloppy_input() -> None:
     )
 
 
+# -- strictness regressions (RFC 9051 section 9) -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a1 LOGIN jöhn pw",
+        "a1 SELECT Entwürfe",
+        "a1 SEARCH SUBJECT café",
+        # U+017F and U+0131 upper-case to ASCII: they must not pass for SEEN, FLAGS, ID.
+        "a1 SEARCH \u017fEEN",
+        "a1 STORE 1 \ufb02AGS (\\Seen)",
+        "a1 STORE 1 FLAGS (\\\u017feen)",
+        "a1 \u0131D NIL",
+        "a1 \u017fELECT INBOX",
+    ],
+)
+@pytest.mark.parametrize("ctx", [CTX, CTX_UTF8], ids=["ascii", "utf8"])
+def test_8bit_atoms_are_refused(text: str, ctx: ParseContext) -> None:
+    # ATOM-CHAR is a 7-bit CHAR; UTF8=ACCEPT extends quoted strings only (RFC 9755 section 3).
+    with pytest.raises(RemoteProtocolError) as info:
+        parse(text.encode(), ctx=ctx)
+    assert (info.value.tag, info.value.status) == ("a1", "BAD")
+
+
+def test_8bit_quoted_mailbox_with_utf8_accept() -> None:
+    assert parse('a1 SELECT "Entwürfe"'.encode(), ctx=CTX_UTF8) == Select(
+        tag="a1", mailbox="Entwürfe"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "literals"),
+    [
+        ("a1 LOGIN {3} pw", (b"a\x00b",)),
+        ('a1 LOGIN "a\x00b" pw', ()),
+        ("a1 APPEND INBOX {3}", (b"a\x00b",)),
+        ('a1 ID ("name" {3})', (b"a\x00b",)),
+        ("a1 SEARCH SUBJECT {1}", (b"\x00",)),
+        ("a1 SELECT {1}", (b"\x00",)),
+    ],
+)
+def test_nul_outside_a_literal8_is_refused(text: str, literals: tuple[bytes, ...]) -> None:
+    # RFC 9051 section 9, note 3: NUL only in a literal8 (which only APPEND takes).
+    with pytest.raises(RemoteProtocolError, match="NUL") as info:
+        parse(text.encode("latin-1"), *literals)
+    assert info.value.tag == "a1"
+    for ctx in (CTX_UTF8, ParseContext(registry=REGISTRY, strict=False)):
+        if ctx.strict:
+            with pytest.raises(RemoteProtocolError):
+                parse(text.encode("latin-1"), *literals, ctx=ctx)
+
+
+def test_nul_in_a_literal8_message() -> None:
+    command = parse("a1 APPEND INBOX ~{3}", b"a\x00b")
+    assert command == Append(tag="a1", mailbox="INBOX", message=b"a\x00b", binary=True)
+    assert_round_trip(command)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a1 LOGIN ~{5} pw",
+        "a1 LOGIN alice ~{5}",
+        "a1 SELECT ~{5}",
+        "a1 RENAME ~{5} b",
+        'a1 LIST "" ~{5}',
+        "a1 LIST ~{5} *",
+        "a1 STATUS ~{5} (MESSAGES)",
+        "a1 APPEND ~{5} {5}",
+        'a1 ID (~{5} "x")',
+        'a1 ID ("x" ~{5})',
+        "a1 SEARCH SUBJECT ~{5}",
+        "a1 SEARCH CHARSET ~{5} ALL",
+        "a1 SEARCH SINCE ~{5}",
+        "a1 COPY 1 ~{5}",
+    ],
+)
+def test_literal8_is_refused_outside_the_append_message(text: str) -> None:
+    # RFC 3516: a literal8 is only APPEND's message (section 4.4) and FETCH BINARY data.
+    literals = tuple(b"INBOX" for _ in _ANNOUNCEMENT.finditer(text.encode()))
+    with pytest.raises(RemoteProtocolError) as info:
+        parse(text, *literals)
+    assert (info.value.tag, info.value.status) == ("a1", "BAD")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a1 LOGIN a*b pw",
+        "a1 LOGIN alice pw%",
+        "a1 LOGIN a\\b pw",
+        "a1 SELECT foo*",
+        "a1 CREATE foo%",
+        "a1 RENAME a b\\c",
+        "a1 DELETE a\\",
+        "a1 STATUS a* (MESSAGES)",
+        "a1 COPY 1 a%",
+        'a1 LIST "" foo\\bar',
+        "a1 LIST a* %",
+        'a1 LSUB "" a\\',
+    ],
+)
+def test_astring_atoms_outside_astring_char_are_refused(text: str) -> None:
+    # astring = 1*ASTRING-CHAR / string; list-mailbox = 1*list-char / string.
+    with pytest.raises(RemoteProtocolError, match="invalid character") as info:
+        parse(text)
+    assert info.value.tag == "a1"
+    parse(text, ctx=ParseContext(registry=REGISTRY, strict=False))
+
+
+def test_astring_atoms_with_resp_specials_and_brackets() -> None:
+    assert parse("a1 LOGIN a]b p[x]") == Login(tag="a1", username="a]b", password="p[x]")
+    assert parse("a1 SELECT a]b") == Select(tag="a1", mailbox="a]b")
+    assert parse('a1 LIST "" %/*]') == List(tag="a1", reference="", patterns=("%/*]",))
+
+
+@pytest.mark.parametrize(
+    ("day", "ok"),
+    [(" 1", True), ("01", True), ("1", True), ("12", True), (" 12", False), ("  1", False)],
+)
+def test_append_date_day(day: str, ok: bool) -> None:
+    # date-day-fixed = (SP DIGIT) / 2DIGIT; an unpadded day is tolerated, as Cyrus does.
+    text = f'a1 APPEND INBOX "{day}-Jan-2024 10:00:00 +0000" {{5}}'
+    if ok:
+        command = parse(text, b"hello")
+        assert isinstance(command, Append)
+        assert command.date_time == dt.datetime(2024, 1, int(day), 10, tzinfo=dt.UTC)
+    else:
+        with pytest.raises(RemoteProtocolError, match="date-time"):
+            parse(text, b"hello")
+
+
+@pytest.mark.parametrize("value", ["1abc", "1:", "0:1", "$1", "1,$", "99999999999999999999"])
+def test_generic_modifier_simple_value_must_be_a_number_or_sequence_set(value: str) -> None:
+    # tagged-ext-simple = sequence-set / number / number64 (RFC 4466 section 3).
+    with pytest.raises(RemoteProtocolError, match="invalid value") as info:
+        parse(f"a1 SELECT INBOX (CONDSTORE {value})")
+    assert info.value.tag == "a1"
+    with pytest.raises(LocalProtocolError):
+        encode(Select(tag="a1", mailbox="INBOX", params=(Modifier(name="CONDSTORE", value=value),)))
+
+
+@pytest.mark.parametrize("value", ["0", "9223372036854775807", "1:*", "$", "4,2:3"])
+def test_generic_modifier_simple_values(value: str) -> None:
+    command = parse(f"a1 FETCH 1 FLAGS (CHANGEDSINCE {value})")
+    assert isinstance(command, Fetch)
+    assert command.modifiers == (Modifier(name="CHANGEDSINCE", value=value),)
+    assert_round_trip(command)
+
+
+def test_base_grammar_refuses_condstore_modifiers() -> None:
+    registry = default_registry()
+    ctx = ParseContext(registry=registry)
+    for text in (
+        "a1 UID FETCH 1:* (FLAGS) (CHANGEDSINCE 5)",
+        "a1 STORE 1 (UNCHANGEDSINCE 5) +FLAGS (\\Seen)",
+        "a1 SELECT INBOX (CONDSTORE)",
+    ):
+        with pytest.raises(RemoteProtocolError) as info:
+            parse(text, ctx=ctx)
+        assert (info.value.tag, info.value.status) == ("a1", "BAD")
+
+
+@pytest.mark.parametrize("tag", ["a[b]", "[1]", "x[1]y[2]", "a[b]]", "a]"])
+def test_tags_with_closed_brackets(tag: str) -> None:
+    # tag = 1*<any ASTRING-CHAR except "+">: "[" is an ATOM-CHAR, "]" a resp-special.
+    assert parse(f"{tag} NOOP") == Noop(tag=tag)
+    assert parse(f"{tag} SELECT a]") == Select(tag=tag, mailbox="a]")
+
+
+@pytest.mark.parametrize("tag", ["a[", "a]b["])
+def test_tags_with_open_brackets_are_refused(tag: str) -> None:
+    # The tokenizer reads "[ SELECT a]" as a section of the first token, so neither side
+    # takes a tag with an unclosed "[" (the server could accept one the client cannot write).
+    for line in (f"{tag} NOOP", f"{tag} SELECT a]"):
+        with pytest.raises(RemoteProtocolError, match="invalid tag"):
+            parse(line)
+
+
+@pytest.mark.parametrize("tag", ["a[b]", "[1]", "x[1]y[2]", "a[b]]", "a]"])
+def test_tags_with_closed_brackets_are_written(tag: str) -> None:
+    assert_round_trip(Select(tag=tag, mailbox="a]"))
+
+
+@pytest.mark.parametrize("tag", ["a[", "a[b", "a]b["])
+def test_tags_with_open_brackets_are_not_written(tag: str) -> None:
+    # Written before "SELECT a]", an unclosed "[" would swallow the line up to that "]".
+    with pytest.raises(LocalProtocolError):
+        encode(Select(tag=tag, mailbox="a]"))
+
+
+def test_store_mode_must_be_a_store_mode() -> None:
+    with pytest.raises(LocalProtocolError):
+        encode(Store(tag="a", sequence_set=SequenceSet.of(1), mode=cast(StoreMode, "*"), flags=()))
+
+
 # -- what the writer refuses -------------------------------------------------------------------
 
 _SEQ = SequenceSet.of(1)
@@ -1247,6 +1445,21 @@ _SEQ = SequenceSet.of(1)
         Login(tag="a", username="\ud800", password="x"),
         Id(tag="a", parameters=(("\ud800", None),)),
         Search(tag="a", criteria=Key.all(), return_options=("A B",)),
+        # NUL only in a literal8 (RFC 9051 section 9, note 3).
+        Login(tag="a", username="a\x00b", password="x"),
+        Login(tag="a", username="a", password="\x00"),
+        Id(tag="a", parameters=(("name", "a\x00b"),)),
+        Append(tag="a", mailbox="x", message=b"a\x00b"),
+        Search(tag="a", criteria=Key.subject("a\x00b")),
+        Search(tag="a", criteria=Key.header("X\x00", "")),
+        Select(tag="a", mailbox="x", params=(Modifier(name="X", value=(b"\x00",)),)),
+        # A charset announced must fit the text (the server checks it) and be printable.
+        Search(tag="a", criteria=Key.subject("café"), charset="US-ASCII"),
+        Search(tag="a", criteria=Key.subject("\udcff"), charset="UTF-8"),
+        Search(tag="a", criteria=Key.all(), charset="UTF\r\n8"),
+        Search(tag="a", criteria=Key.all(), charset="ütf"),
+        # tagged-ext-simple is a number or a sequence set.
+        Select(tag="a", mailbox="x", params=(Modifier(name="X", value="1abc"),)),
     ],
     ids=repr,
 )
@@ -1255,16 +1468,35 @@ def test_writer_refuses(command: Command) -> None:
         encode(command)
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        Select(tag="a", mailbox="a\x00b"),
+        List(tag="a", reference="", patterns=("a\x00",)),
+        Lsub(tag="a", reference="\x00", pattern="*"),
+    ],
+    ids=repr,
+)
+def test_writer_refuses_nul_in_utf8_mailbox_names(command: Command) -> None:
+    # Modified UTF-7 encodes NUL (&AAA-); UTF8=ACCEPT would send it as it is.
+    assert_round_trip(command)
+    with pytest.raises(LocalProtocolError, match="NUL"):
+        encode(command, utf8=True)
+
+
 # -- round trips of every command kind ---------------------------------------------------------
 
 # No "[" in tags: the tokenizer reads "[...]" as a section, so neither side accepts one.
 _TAG_CHARS = "".join(c for c in string.printable if c not in ' \t\n\r\x0b\x0c(){%*"\\+[')
 tags = st.text(alphabet=_TAG_CHARS, min_size=1, max_size=8)
+# No NUL anywhere but in a literal8 (RFC 9051 section 9, note 3): the writers refuse it.
+_chars = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
+_octets = st.binary(max_size=8).map(lambda b: b.replace(b"\x00", b"\x01"))
 texts = st.one_of(
-    st.text(st.characters(exclude_categories=["Cs"]), max_size=12),
-    st.binary(max_size=8).map(lambda b: b.decode("utf-8", "surrogateescape")),
+    st.text(_chars, max_size=12),
+    _octets.map(lambda b: b.decode("utf-8", "surrogateescape")),
 )
-mailboxes = st.text(st.characters(exclude_categories=["Cs"]), max_size=12).map(normalize_inbox)
+mailboxes = st.text(_chars, max_size=12).map(normalize_inbox)
 # Wildcards, shifts, spaces, brackets, 8-bit.
 patterns = st.text(st.sampled_from("abc/.%*&- []äö台\x7f"), max_size=10)
 keywords = st.from_regex(r"[A-Za-z$][A-Za-z0-9$_.\-]{0,8}", fullmatch=True)
@@ -1285,11 +1517,15 @@ sequence_sets = st.one_of(
 )
 ext_atoms = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9:*,.$\]\-]{0,8}", fullmatch=True)
 ext_values: st.SearchStrategy[Any] = st.recursive(
-    st.one_of(ext_atoms, st.binary(max_size=8)),
+    st.one_of(ext_atoms, _octets),
     lambda inner: st.lists(inner, max_size=3).map(tuple),
     max_leaves=6,
 )
-simple_values = st.from_regex(r"[0-9*$][0-9:,*]{0,8}", fullmatch=True)
+# tagged-ext-simple = sequence-set / number / number64.
+simple_values = st.one_of(
+    st.integers(0, 2**63 - 1).map(str),
+    sequence_sets.map(str),
+)
 
 
 def modifiers(context: str) -> st.SearchStrategy[tuple[Modifier, ...]]:
@@ -1378,6 +1614,13 @@ def _list_command(
 _UID = st.booleans()
 
 
+def _binary_if_nul(command: Append) -> Append:
+    # Only a literal8 may carry NUL (RFC 3516 section 4.4).
+    if isinstance(command.message, bytes) and b"\x00" in command.message:
+        return dataclasses.replace(command, binary=True)
+    return command
+
+
 def _search(
     tag: str,
     uid: bool,
@@ -1441,7 +1684,7 @@ COMMANDS: dict[str, st.SearchStrategy[Command]] = {
         extensions=modifiers("APPEND"),
         message=st.binary(max_size=40),
         binary=st.booleans(),
-    ),
+    ).map(_binary_if_nul),
     "EXPUNGE": st.builds(Expunge, tag=tags),
     "UID EXPUNGE": st.builds(Expunge, tag=tags, uid=st.just(True), uids=sequence_sets),
     "SEARCH": st.builds(

@@ -383,7 +383,35 @@ def test_authenticate_response_cannot_be_a_literal() -> None:
     conn = ServerConnection()
     events(conn, b"a AUTHENTICATE PLAIN\r\n")
     conn.send(ContinuationRequest(text=""))
-    assert events(conn, b"{5}\r\nb NOOP\r\n") == [bad("a", "unexpected literal"), Noop(tag="b")]
+    assert events(conn, b"{5}\r\nb NOOP\r\n") == [bad("a", "unexpected literal")]
+    # Nothing more is read until the server has answered the exchange.
+    conn.send(StatusResponse(tag="a", status=BAD, text="unexpected literal"))
+    assert events(conn) == [Noop(tag="b")]
+
+
+def test_nothing_is_read_during_an_exchange_until_the_server_answers() -> None:
+    conn = ServerConnection()
+    # A SASL response sent before the "+" is not taken for a command (nor its text for a tag).
+    assert events(conn, b"a AUTHENTICATE PLAIN\r\nAGFsaWNlAHB3\r\n") == [
+        Authenticate(tag="a", mechanism="PLAIN", initial_response=None)
+    ]
+    conn.send(ContinuationRequest(text=""))
+    assert events(conn) == [AuthenticateResponse(tag="a", data=b"\x00alice\x00pw")]
+    assert events(conn, b"b NOOP\r\n") == []
+    conn.send(StatusResponse(tag="a", status=OK, text="done"))
+    assert events(conn) == [Noop(tag="b")]
+    # IDLE: a command pipelined behind IDLE waits for the server's answer to IDLE.
+    assert events(conn, b"c IDLE\r\nd NOOP\r\n") == [Idle(tag="c")]
+    conn.send(ContinuationRequest(text="idling"))
+    assert events(conn, b"DONE\r\n") == [bad("c", "expected DONE")]
+
+
+def test_an_overlong_sasl_line_is_refused_under_the_exchange_tag() -> None:
+    conn = ServerConnection(limits=Limits(max_line_length=100))
+    events(conn, b"a1 AUTHENTICATE PLAIN\r\n")
+    conn.send(ContinuationRequest(text=""))
+    got = events(conn, b"c2VjcmV0" * 50 + b"\r\n")
+    assert got[0][2:4] == ("a1", "BAD")
 
 
 def test_authenticate_response_repr_hides_the_data() -> None:
@@ -551,7 +579,8 @@ def test_server_utf8_accept() -> None:
     assert not utf8_of(conn)
     conn.send(EnabledResponse(capabilities=("UTF8=ACCEPT",)))
     assert utf8_of(conn)
-    assert events(conn, b"b SELECT " + name + b"\r\n") == [Select(tag="b", mailbox="Entwürfe")]
+    # UTF-8 goes in quoted strings (RFC 9755: an atom stays ASCII).
+    assert events(conn, b'b SELECT "' + name + b'"\r\n') == [Select(tag="b", mailbox="Entwürfe")]
     listed = conn.send(ListResponse(attributes=(), delimiter="/", mailbox="Entwürfe"))
     assert listed == b'* LIST () "/" "' + name + b'"\r\n'
 

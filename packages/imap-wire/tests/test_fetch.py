@@ -670,6 +670,57 @@ def test_malformed_known_items_client_side() -> None:
     }
 
 
+def test_wrapped_items_client_side() -> None:
+    # Lotus Domino wraps an item in its own parentheses (MailKit's domino test data).
+    line = (
+        b"* 2 FETCH (UID 14935 (ENVELOPE (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)) "
+        b'BODYSTRUCTURE ("TEXT" "PLAIN" NIL NIL NIL "7BIT" 0 0 NIL))\r\n'
+    )
+    with pytest.raises(RemoteProtocolError):
+        parse_line(line, STRICT)
+    resp = parse_line(line, LENIENT)
+    assert resp.uid == 14935 and resp.envelope == Envelope()
+    assert resp.body_structure == parse_body_structure(
+        values_of(b'("TEXT" "PLAIN" NIL NIL NIL "7BIT" 0 0 NIL)')[0]
+    )
+    assert parse_line(b"* 1 FETCH ((UID 5) (FLAGS ()))\r\n", LENIENT) == FetchResponse(
+        seq=1, uid=5, flags=()
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # No sign before the zone (IMAPClient's test data): read as "+".
+        (b'"19-Feb-2007 17:08:08 0400"', dt.datetime(2007, 2, 19, 17, 8, 8, tzinfo=dt.timezone(
+            dt.timedelta(hours=4)))),
+        # Spaces around the value, an unpadded hour.
+        (b'"  9-Feb-2007 7:08:08 -0430 "', dt.datetime(2007, 2, 9, 7, 8, 8, tzinfo=dt.timezone(
+            -dt.timedelta(hours=4, minutes=30)))),
+        (b"NIL", None),
+    ],
+)  # fmt: skip
+def test_loose_internaldate_client_side(text: bytes, expected: dt.datetime | None) -> None:
+    line = b"* 1 FETCH (UID 1 INTERNALDATE " + text + b")\r\n"
+    with pytest.raises(RemoteProtocolError):
+        parse_line(line, STRICT)
+    resp = parse_line(line, LENIENT)
+    assert resp.internal_date == expected and resp.extra == {}
+    # Written back in the grammar's form.
+    assert parse_line(written(resp), STRICT) == resp
+
+
+def test_partial_range_echoed_whole_client_side() -> None:
+    # WildDuck (issue #32) answered BODY[TEXT]<0.28> with the range, not just the origin.
+    line = b"* 1 FETCH (BODY[TEXT]<0.4> {4}\r\nabcd BINARY[1]<2.2> {2}\r\nab)\r\n"
+    with pytest.raises(RemoteProtocolError):
+        parse_line(line, STRICT)
+    resp = parse_line(line, LENIENT)
+    assert resp.section(Section(text=TEXT), origin=0) == b"abcd"
+    assert resp.binary_section((1,), origin=2) == b"ab"
+    assert written(resp) == b"* 1 FETCH (BODY[TEXT]<0> {4}\r\nabcd BINARY[1]<2> {2}\r\nab)\r\n"
+
+
 def test_extension_items() -> None:
     registry = _registry()
 
@@ -726,7 +777,15 @@ def test_malformed_responses_strict(line: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    "line", [b"* 1 FETCH", b"* 1 FETCH UID 5", b"* 1 FETCH (UID)", b"* 1 FETCH ((UID) 5)"]
+    "line",
+    [
+        b"* 1 FETCH",
+        b"* 1 FETCH UID 5",
+        b"* 1 FETCH (UID)",
+        b"* 1 FETCH ((UID 5) X)",
+        b"* 1 FETCH (UID 5 (X))",
+        b"* 1 FETCH ((UID) 5 X)",
+    ],
 )
 def test_malformed_structure_is_an_error_client_side_too(line: bytes) -> None:
     with pytest.raises(RemoteProtocolError):

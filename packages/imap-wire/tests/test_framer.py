@@ -152,12 +152,19 @@ def test_streamed_literals() -> None:
     data = b"* 1 FETCH (BODY[] ~{3}\r\nabc BODY[1] {2}\r\nxy BODY[2] {6}\r\nwxyz\r\n)\r\n"
     whole = _run(_framer(stream=2), [data])
     assert whole == [
-        LiteralStarted(size=3, binary=True, prefix=b"* 1 FETCH (BODY[] ~{3}", index=0),
+        LiteralStarted(
+            size=3,
+            binary=True,
+            prefix=b"* 1 FETCH (BODY[] ~{3}",
+            preceding=b"* 1 FETCH (BODY[] ~{3}",
+            index=0,
+        ),
         LiteralChunk(b"abc"),
         LiteralStarted(
             size=6,
             binary=False,
-            prefix=b"* 1 FETCH (BODY[] ~{3}\r\n BODY[1] {2}\r\n BODY[2] {6}",
+            prefix=b"* 1 FETCH (BODY[] ~{3}",
+            preceding=b" BODY[2] {6}",
             index=1,
         ),
         LiteralChunk(b"wxyz\r\n"),

@@ -1131,6 +1131,40 @@ def test_writer_refuses(response: Response) -> None:
             "* BYE shutting down",
             StatusResponse(tag=None, status=ResponseStatus.BYE, text="shutting down"),
         ),
+        # A response code without its status (Office 365, MailKit issue #115), or without
+        # "* " too (Exchange 2013, ruby/net-imap issue #250): an untagged OK.
+        (
+            "* [COPYUID 55 31 6]",
+            StatusResponse(
+                tag=None,
+                status=ResponseStatus.OK,
+                code=CopyUidCode(
+                    uid_validity=55,
+                    source=SequenceSet.parse("31"),
+                    destination=SequenceSet.parse("6"),
+                ),
+            ),
+        ),
+        (
+            "[COPYUID 124 10 233] moved",
+            StatusResponse(
+                tag=None,
+                status=ResponseStatus.OK,
+                code=CopyUidCode(
+                    uid_validity=124,
+                    source=SequenceSet.parse("10"),
+                    destination=SequenceSet.parse("233"),
+                ),
+                text="moved",
+            ),
+        ),
+        # A STATUS mailbox name with spaces sent as atoms (Gromox).
+        (
+            "* STATUS Deleted Items (MESSAGES 0 UNSEEN 0 RECENT 0)",
+            MailboxStatusResponse(
+                mailbox="Deleted Items", items={"MESSAGES": 0, "UNSEEN": 0, "RECENT": 0}
+            ),
+        ),
         # Values after the end of known data.
         ("* 3 EXISTS junk", ExistsResponse(count=3)),
         ("* FLAGS (\\Seen) (junk)", FlagsResponse(flags=("\\Seen",))),
@@ -1166,6 +1200,9 @@ def test_tolerance(line: str, expected: Response) -> None:
         "* FLAGS (\\Seen) (junk)",
         "a+1 OK x",
         "* OK bad\x01\rtext",
+        "* [COPYUID 55 31 6]",
+        "[COPYUID 124 10 233] moved",
+        "* STATUS Deleted Items (MESSAGES 0)",
     ],
 )
 def test_strict_refuses_sloppy_input(line: str) -> None:
@@ -1179,6 +1216,8 @@ def test_strict_refuses_sloppy_input(line: str) -> None:
         "",
         "*",
         "* ",
+        "* 3 [ALERT] x",
+        "[",
         "A1",
         "A1 ",
         "A1 FETCH 3",

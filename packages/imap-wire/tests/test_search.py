@@ -437,9 +437,20 @@ def test_8bit_atoms() -> None:
     with pytest.raises(RemoteProtocolError):
         key_of("TEXT café".encode())
     assert key_of("TEXT café".encode(), TOLERANT) == SearchCriteria.text("café")
+    # UTF8=ACCEPT extends quoted strings only (RFC 9755 section 3): atoms stay ASCII.
     utf8 = ParseContext(registry=REGISTRY, utf8=True)
-    assert key_of("TEXT café".encode(), utf8) == SearchCriteria.text("café")
+    with pytest.raises(RemoteProtocolError):
+        key_of("TEXT café".encode(), utf8)
     assert key_of('TEXT "café"'.encode(), utf8) == SearchCriteria.text("café")
+
+
+@pytest.mark.parametrize("text", [b"SUBJECT a*b", b"SUBJECT a%", b"FROM a\\b", b"HEADER X* y"])
+def test_atoms_outside_astring_char_are_refused_when_strict(text: bytes) -> None:
+    # astring = 1*ASTRING-CHAR / string: no list-wildcards, no "\\" (RFC 9051 section 9).
+    with pytest.raises(RemoteProtocolError, match="invalid character"):
+        key_of(text)
+    key_of(text, TOLERANT)
+    assert key_of(b"SUBJECT a]b[c]") == SearchCriteria.subject("a]b[c]")
 
 
 def test_keyword_arguments() -> None:
@@ -503,9 +514,16 @@ def test_streamed_literal_is_refused() -> None:
         parse_search_program(Cursor([StreamedLiteral(size=1)]), STRICT, None)
 
 
-def test_literal8_argument_reads_as_a_string() -> None:
+def test_literal8_argument_is_refused_when_strict() -> None:
+    # RFC 3516 allows a literal8 only as APPEND's message (and in FETCH BINARY responses).
     values: list[Value] = ["TEXT", Literal8(b"abc")]
-    assert parse_search_program(Cursor(values), STRICT, None) == SearchCriteria.text("abc")
+    with pytest.raises(RemoteProtocolError, match="literal8"):
+        parse_search_program(Cursor(values), STRICT, None)
+    assert parse_search_program(Cursor(values), TOLERANT, None) == SearchCriteria.text("abc")
+    with pytest.raises(RemoteProtocolError, match="literal8"):
+        parse_search_charset(Cursor(["CHARSET", Literal8(b"UTF-8"), "ALL"]))
+    with pytest.raises(RemoteProtocolError):
+        parse_search_program(Cursor(["SINCE", Literal8(b"1-Feb-1994")]), TOLERANT, None)
 
 
 def test_deep_not_chain_is_refused_without_recursion_error() -> None:
@@ -622,7 +640,8 @@ def test_an_extension_returning_garbage_is_a_programming_error() -> None:
 
 # -- property tests ----------------------------------------------------------------------------
 
-text = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
+# No NUL: only a literal8 may hold one (RFC 9051 section 9, note 3), and SEARCH has none.
+text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=12)
 # ATOM-CHAR, less "[": the tokenizer reads "[" in an atom as the start of a section.
 atom = st.text(
     st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters='(){%*"\\[]'),

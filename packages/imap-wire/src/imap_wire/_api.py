@@ -9,7 +9,7 @@ from ._limits import DEFAULT_CLIENT_LIMITS, DEFAULT_SERVER_LIMITS, Limits
 from ._registry import ParseContext, Registry, default_registry
 from ._responses import Response, parse_response_line
 from ._values import tokenize
-from .errors import RemoteProtocolError
+from .errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "encode_command",
@@ -53,7 +53,8 @@ def parse_command(
     ctx = ParseContext(registry=registry or default_registry(), utf8=utf8, strict=True)
     line = lines[0]
     try:
-        return parse_command_values(tokenize(line.segments, line.literals, limits), ctx)
+        values = tokenize(line.segments, line.literals, limits, strict=True)
+        return parse_command_values(values, ctx)
     except RemoteProtocolError as exc:
         if exc.tag is None:
             exc.tag = line_tag(line.segments[0])
@@ -106,7 +107,10 @@ def encode_command(
     """
     w = WireWriter(literal_mode=literal_mode, utf8=utf8)
     command.write(w)
-    return b"".join(p for p, _ in w.parts() if isinstance(p, bytes))
+    parts = [p for p, _ in w.parts()]
+    if not all(isinstance(p, bytes) for p in parts):
+        raise LocalProtocolError("the command streams a literal: send it with ClientConnection")
+    return b"".join(p for p in parts if isinstance(p, bytes))
 
 
 def encode_response(response: Response, *, utf8: bool = False) -> bytes:

@@ -19,7 +19,11 @@ Tolerances (a client parses what real servers send). In the basic fields:
 - Type names in any case (Dovecot sends ``"text" "plain"``); an atom where a string belongs
   is read as its text.
 - ``NIL`` or an empty list ``()`` where a parameter list belongs: no parameters.
-- A number sent as a string (``"1234"``) for the size or line count.
+- A number sent as a string (``"1234"``) for the size or line count; a negative size
+  (``-1`` from Dovecot, ``-2`` from SmarterMail, MailKit issues #385 and #823) is read as 0.
+- ``NIL`` where the media type, the encoding (maddy) or a parameter name or value
+  (``("boundary" NIL)`` from mail.ru, MailKit issue #124) belongs: the empty string, which the
+  writer writes as ``""``.
 - A text part without its line count (``body-fld-lines``), seen from some servers: `lines` is
   None, and the writer leaves it out again. (A number right after the size is always read as
   the line count.)
@@ -29,14 +33,18 @@ Tolerances (a client parses what real servers send). In the basic fields:
 - A multipart with zero parts: Gmail sends ``("RELATED" NIL ("ATTACHMENT" NIL) NIL)`` for a
   multipart it could not split (MailKit issues #205, #777). A list whose second element is a
   parameter list or ``NIL`` (or that holds only a subtype) is read as a `MultiPart` without
-  parts; the writer writes such a value in the same shape.
+  parts; the writer writes such a value in the same shape. So is a list starting with ``NIL``
+  in place of the parts, ``(NIL "alternative" ("boundary" "x") NIL NIL NIL)`` (MailKit issue
+  #1393), unless a size follows where a single part has it (then the ``NIL`` is the type).
 
 Extension data is optional information, so it never makes a response unreadable:
 
 - ``body-fld-lang`` as a single string or a list (both are in the grammar); ``()`` counts as
   NIL. The writer writes one tag as a string, several as a list.
 - A disposition sent as a bare string (``"inline"``, MailKit issue #919) is a disposition
-  without parameters; ``(NIL NIL)`` (Exchange) is no disposition.
+  without parameters; ``(NIL NIL)`` (Exchange) is no disposition, and ``(NIL ("FILENAME"
+  "a.pdf"))`` (MailKit issue #486) a disposition of type ``""`` with its parameters (RFC 2183
+  section 2.8 says to treat it as an attachment).
 - Any other extension field of the wrong shape (a list where the MD5 belongs, an odd-length
   parameter list) is read as absent.
 - Extension data (``body-extension``) of any nesting depth the tokenizer allowed is kept in
@@ -329,11 +337,16 @@ def _body(v: Value) -> BodyStructure:
     subtype = v[1]
     if type(subtype) is list or (type(subtype) is str and subtype.upper() == "NIL"):
         return _multipart(v)  # a multipart without parts (Gmail)
-    if n < 7:
-        raise RemoteProtocolError("body part with fewer than 7 fields")
     # Inline fast paths for the usual shapes (quoted strings, NIL, atom numbers); the helper
     # functions take the rest.
-    t = type_.decode(_UTF8, _ESCAPE) if type(type_) is bytes else _string(type_, "body type")
+    if type(type_) is bytes:
+        t = type_.decode(_UTF8, _ESCAPE)
+    elif type(type_) is str and type_.upper() == "NIL" and (n < 7 or not _is_size(v[6])):
+        return _multipart(v[1:])  # NIL in place of the parts (MailKit issue #1393)
+    else:
+        t = _field(type_, "body type")
+    if n < 7:
+        raise RemoteProtocolError("body part with fewer than 7 fields")
     st = subtype.decode(_UTF8, _ESCAPE) if type(subtype) is bytes else _string(subtype, "subtype")
     params = _params(v[2])
     x = v[3]
@@ -341,13 +354,9 @@ def _body(v: Value) -> BodyStructure:
     x = v[4]
     desc = x.decode(_UTF8, _ESCAPE) if type(x) is bytes else None if x == "NIL" else _text(x)
     x = v[5]
-    encoding = x.decode(_UTF8, _ESCAPE) if type(x) is bytes else _string(x, "body encoding")
+    encoding = x.decode(_UTF8, _ESCAPE) if type(x) is bytes else _field(x, "body encoding")
     x = v[6]
-    size = (
-        int(x)
-        if type(x) is str and x.isdigit() and x.isascii() and len(x) < 19
-        else _number(x, "body size")
-    )
+    size = int(x) if type(x) is str and x.isdigit() and x.isascii() and len(x) < 19 else _size(x)
     lines = envelope = body = None
     i = 7
     tu = t.upper()
@@ -440,7 +449,30 @@ def _string(v: Value, what: str) -> str:
     raise RemoteProtocolError(f"expected {what} (a string), got {describe(v)}")
 
 
+def _field(v: Value, what: str) -> str:
+    """Read a string of the basic fields where servers send ``NIL`` too (the empty string)."""
+    if type(v) is str and v.upper() == "NIL":
+        return ""
+    return _string(v, what)
+
+
 _text = text_or_nil
+
+
+def _is_size(v: Value) -> bool:
+    """Tell whether ``v`` is what a body part has as its size: a number, maybe negative."""
+    if type(v) is str:
+        return v.isascii() and (v.isdigit() or (v[:1] == "-" and v[1:].isdigit()))
+    if type(v) is bytes:  # bytes.isdigit() is ASCII only
+        return v.isdigit() or (v[:1] == b"-" and v[1:].isdigit())
+    return False
+
+
+def _size(v: Value) -> int:
+    """Read ``body-fld-octets``; a negative number (Dovecot, SmarterMail) reads as 0."""
+    if _is_size(v) and not v.isdigit():  # type: ignore[union-attr]
+        return 0
+    return _number(v, "body size")
 
 
 def _is_number(v: Value) -> bool:
@@ -475,8 +507,8 @@ def _params(v: Value) -> Params:
             b = v[j + 1]
             out.append(
                 (
-                    a.decode(_UTF8, _ESCAPE) if type(a) is bytes else _string(a, "parameter"),
-                    b.decode(_UTF8, _ESCAPE) if type(b) is bytes else _string(b, "parameter"),
+                    a.decode(_UTF8, _ESCAPE) if type(a) is bytes else _field(a, "parameter"),
+                    b.decode(_UTF8, _ESCAPE) if type(b) is bytes else _field(b, "parameter"),
                 )
             )
         return tuple(out)
@@ -505,9 +537,12 @@ def _loose_text(v: Value) -> str | None:
 def _disposition(v: Value) -> Disposition | None:
     """Read a ``body-fld-dsp`` leniently (see the module docstring)."""
     if type(v) is list:
-        # (NIL NIL) from Exchange, and other lists without a type, count as no disposition.
+        # (NIL NIL) from Exchange, and other lists without a type or parameters, count as no
+        # disposition; (NIL ("FILENAME" "x")) keeps its parameters.
         dtype = _loose_text(v[0]) if v else None
         params = _loose_params(v[1]) if len(v) > 1 else ()
+        if dtype is None and params:
+            dtype = ""
     else:
         dtype = _loose_text(v)
         params = ()

@@ -11,24 +11,32 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ._encoding import WireWriter, is_atom, is_flag
+from ._encoding import WireWriter, is_atom, is_flag, sectioned_atom_pattern
 from ._flags import parse_flag
-from ._mailbox import parse_mailbox
+from ._mailbox import parse_list_mailbox, parse_mailbox
 from ._modifiers import Modifier, error_keyword, parse_modifiers
 from ._mutf7 import encode_mailbox_name
 from ._registry import ParseContext
 from ._sequence_set import SequenceSet, parse_sequence_set
 from ._status import StatusItem
-from ._values import Cursor, Value, as_atom
+from ._values import Cursor, Literal8, Value, as_astring, as_atom, describe
 from .errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = ["Command", "UidCommand"]
 
-#: ``tag = 1*<any ASTRING-CHAR except "+">`` (RFC 9051 section 9), less "[": the tokenizer
-#: reads "[...]" as a section, so a tag holding "[" might not read back as written. (A
-#: response's tag has no such limit: see ``imap_wire._responses._TAG``.)
-TAG_PATTERN = re.compile(r'[^\x00-\x20\x7f(){%*"\\+\[]+\Z')
+#: ``tag = 1*<any ASTRING-CHAR except "+">`` (RFC 9051 section 9), with any "[" closed by a
+#: "]" within the tag ("a[1]", not "a[1"): the tokenizer reads "[...]" as a section that runs
+#: to the next "]" on the line, so an unclosed "[" might not read back as written. Both sides
+#: use this pattern, so every tag a server accepts a client can write.
+TAG_PATTERN = sectioned_atom_pattern(
+    r'[^\x00-\x20\x7f-\U0010ffff(){%*"\\+\[]', r'[^\x00-\x20\x7f-\U0010ffff(){%*"\\+\[\]]'
+)
 _STATUS_ITEMS = {i.value: i for i in StatusItem}
+# An astring's atom form is 1*ASTRING-CHAR: the tokenizer's atoms may also hold list-wildcards,
+# "\" and 8-bit characters. ("[" is an ATOM-CHAR; the tokenizer keeps "[...]" in its atom.)
+_ASTRING_ATOM = re.compile(r'[^\x00-\x20\x7f-\U0010ffff(){%*"\\]+\Z')
+# list-char = ATOM-CHAR / list-wildcards / resp-specials.
+_LIST_ATOM = re.compile(r'[^\x00-\x20\x7f-\U0010ffff(){"\\]+\Z')
 
 
 def text_of(data: bytes) -> str:
@@ -37,11 +45,93 @@ def text_of(data: bytes) -> str:
 
 
 def encode_text(text: str, what: str) -> bytes:
-    """Encode text for the wire (the inverse of `text_of`), refusing lone surrogates."""
+    """Encode text for the wire (the inverse of `text_of`), refusing lone surrogates and NUL.
+
+    NUL may appear only in a literal8 (RFC 9051 section 9, note 3; section 4.3).
+    """
     try:
-        return text.encode("utf-8", "surrogateescape")
+        data = text.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
         raise LocalProtocolError(f"{what} holds a lone surrogate") from None
+    if b"\0" in data:
+        raise LocalProtocolError(f"{what} holds a NUL")
+    return data
+
+
+def check_octets(values: list[Value]) -> None:
+    """Refuse what no command may hold anywhere: 8-bit atoms and NUL outside a literal8.
+
+    Atoms are ASCII (``ATOM-CHAR`` is a ``CHAR``; UTF8=ACCEPT, RFC 9755 section 3, extends
+    quoted strings only), and NUL is allowed only in a literal8 (RFC 9051 section 9, note 3).
+    Checking the atoms also keeps out the non-ASCII letters whose upper case is ASCII: U+017F
+    (long s) upper-cases to ``S``, so ``SEEN`` spelt with it would pass for the keyword.
+
+    Raises:
+        RemoteProtocolError: Some value breaks either rule.
+    """
+    stack = [values]
+    while stack:
+        for v in stack.pop():
+            if type(v) is str:
+                if not v.isascii():
+                    raise RemoteProtocolError("8-bit octets in an atom")
+            elif type(v) is bytes:
+                if b"\0" in v:
+                    raise RemoteProtocolError("NUL in a string (only a literal8 may hold one)")
+            elif type(v) is list:
+                stack.append(v)
+
+
+def astring_of(v: Value, what: str, ctx: ParseContext, *, wildcards: bool = False) -> bytes:
+    """Return an ``astring``'s octets; strict mode checks the atom form's characters.
+
+    Args:
+        v: The value.
+        what: What it is, for error messages.
+        ctx: The parse context.
+        wildcards: Read a ``list-mailbox``, whose atom form allows ``%`` and ``*``.
+
+    Raises:
+        RemoteProtocolError: Not an astring: a list, a streamed literal, a literal8 (which
+            only APPEND's message may be, RFC 3516 section 4.4), or (strict) an atom with
+            a character outside ``ASTRING-CHAR`` (``list-char``).
+    """
+    if ctx.strict:
+        if type(v) is str:
+            if not (_LIST_ATOM if wildcards else _ASTRING_ATOM).match(v):
+                raise RemoteProtocolError(f"invalid character in {what}")
+        elif type(v) is Literal8:
+            raise RemoteProtocolError(f"expected {what}, got a literal8")
+    return as_astring(v, what)
+
+
+def string_of(v: Value, what: str, ctx: ParseContext) -> bytes:
+    """Return a ``string``'s octets (quoted or literal); tolerant mode takes an atom too.
+
+    Raises:
+        RemoteProtocolError: Not a string (strict: an atom or a literal8 is not one).
+    """
+    if isinstance(v, bytes) and not (ctx.strict and type(v) is Literal8):
+        return v
+    if type(v) is str and not ctx.strict:
+        return as_astring(v, what)
+    raise RemoteProtocolError(f"expected {what} (a string), got {describe(v)}")
+
+
+def nstring_of(v: Value, what: str, ctx: ParseContext) -> bytes | None:
+    """Return an ``nstring``: a `string_of`, or None for ``NIL`` (any case)."""
+    if type(v) is str:
+        if v.upper() == "NIL":
+            return None
+        raise RemoteProtocolError(f"expected {what}, got atom")
+    return string_of(v, what, ctx)
+
+
+def write_mailbox(w: WireWriter, name: str) -> None:
+    """Write a ``mailbox``, refusing a NUL that UTF8=ACCEPT would send as it is."""
+    if w.utf8 and "\0" in name:
+        raise LocalProtocolError("a mailbox name holds a NUL")
+    w.mailbox(name)
 
 
 def write_list_mailbox(w: WireWriter, pattern: str) -> None:
@@ -50,6 +140,8 @@ def write_list_mailbox(w: WireWriter, pattern: str) -> None:
         raw = encode_mailbox_name(pattern, utf8=w.utf8)
     except ValueError as exc:
         raise LocalProtocolError(str(exc)) from None
+    if b"\0" in raw:
+        raise LocalProtocolError("a mailbox pattern holds a NUL")
     w.list_mailbox(raw)
 
 
@@ -101,8 +193,18 @@ def params_of(cursor: Cursor, ctx: ParseContext, context: str, what: str) -> tup
 
 
 def mailbox_arg(cursor: Cursor, ctx: ParseContext, what: str = "mailbox name") -> str:
-    """Consume a ``mailbox``."""
-    return parse_mailbox(cursor.next(what), ctx)
+    """Consume a ``mailbox`` (an astring; strict mode checks it as `astring_of` does)."""
+    v = cursor.next(what)
+    if ctx.strict:
+        astring_of(v, what, ctx)
+    return parse_mailbox(v, ctx)
+
+
+def list_mailbox_arg(v: Value, ctx: ParseContext) -> str:
+    """Parse a ``list-mailbox`` (a LIST or LSUB pattern)."""
+    if ctx.strict:
+        astring_of(v, "mailbox pattern", ctx, wildcards=True)
+    return parse_list_mailbox(v, ctx)
 
 
 def sequence_set_arg(cursor: Cursor) -> SequenceSet:
@@ -179,7 +281,7 @@ class Command:
             LocalProtocolError: The tag or an argument cannot be expressed on the wire.
         """
         tag = self.tag
-        if not (tag.isascii() and TAG_PATTERN.match(tag)):
+        if not TAG_PATTERN.match(tag):
             raise LocalProtocolError(f"not a valid tag: {tag!r}")
         w.raw(tag.encode("ascii"))
         w.sp()

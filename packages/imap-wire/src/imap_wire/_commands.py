@@ -40,8 +40,12 @@ from . import _mailbox_commands, _message_commands
 from ._command_base import (
     TAG_PATTERN,
     Command,
+    astring_of,
     atom_arg,
+    check_octets,
     encode_text,
+    nstring_of,
+    string_of,
     text_of,
 )
 from ._encoding import WireWriter
@@ -72,7 +76,7 @@ from ._message_commands import (
 )
 from ._registry import CommandParser, ParseContext, Registry
 from ._state import COMMAND_STATES
-from ._values import Cursor, Value, as_astring, as_atom, as_list, as_nstring, as_string
+from ._values import Cursor, Value, as_atom, as_list
 from .errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
@@ -308,6 +312,8 @@ def parse_command_values(values: list[Value], ctx: ParseContext) -> Command:
         raise RemoteProtocolError("invalid tag")
     tag = first
     try:
+        if ctx.strict:
+            check_octets(values)
         if len(values) < 2:
             raise RemoteProtocolError("missing command name")
         name = as_atom(values[1], "command name").upper()
@@ -348,8 +354,8 @@ def _parse_authenticate(tag: str, cursor: Cursor, ctx: ParseContext) -> Command:
 
 
 def _parse_login(tag: str, cursor: Cursor, ctx: ParseContext) -> Command:
-    username = text_of(cursor.astring("user name"))
-    password = text_of(cursor.astring("password"))
+    username = text_of(astring_of(cursor.next("user name"), "user name", ctx))
+    password = text_of(astring_of(cursor.next("password"), "password", ctx))
     return Login(tag=tag, username=username, password=password)
 
 
@@ -371,8 +377,8 @@ def _parse_id(tag: str, cursor: Cursor, ctx: ParseContext) -> Command:
         raise RemoteProtocolError("ID parameters must come in field-value pairs")
     pairs: list[tuple[str, str | None]] = []
     for i in range(0, len(items), 2):
-        key = as_string(items[i], "ID field") if ctx.strict else as_astring(items[i], "ID field")
-        value = as_nstring(items[i + 1], "ID value")
+        key = string_of(items[i], "ID field", ctx)
+        value = nstring_of(items[i + 1], "ID value", ctx)
         pairs.append((text_of(key), None if value is None else text_of(value)))
     return Id(tag=tag, parameters=tuple(pairs))
 

@@ -20,7 +20,7 @@ from ._encoding import LiteralMode, LiteralSource, WireWriter
 from ._framer import Framer, Line, LiteralAnnounced, LiteralChunk, LiteralStarted, line_tag
 from ._limits import DEFAULT_CLIENT_LIMITS, DEFAULT_SERVER_LIMITS, Limits
 from ._registry import ParseContext, Registry, default_registry
-from ._response_codes import CapabilityCode
+from ._response_codes import CapabilityCode, response_code
 from ._responses import (
     CapabilityResponse,
     ContinuationRequest,
@@ -245,9 +245,10 @@ class ServerConnection(_Base):
         super().__init__(registry, limits, stream_literals_over, True, True, False)
         self._framer.literal_minus = literal_minus
         self.literal_policy = literal_policy
-        self._continuation_for: Command | None = None
+        # The AUTHENTICATE, IDLE or STARTTLS command in progress, and whether a continuation
+        # request was sent for it (so the next line is a SASL response or DONE).
         self._exchange: Command | None = None
-        self._starttls: str | None = None
+        self._continuation_for: Command | None = None
         #: True when a client sent octets after STARTTLS before the TLS handshake; they
         #: were dropped (CVE-2011-0411) and the server should close the connection.
         self.plaintext_injected = False
@@ -260,13 +261,27 @@ class ServerConnection(_Base):
                 this state, or went over a limit. `RemoteProtocolError.response` is what to
                 answer; unless the error is fatal, the connection goes on with the next line.
         """
-        if self._starttls is not None:
-            # Nothing after STARTTLS may be read before the server has answered it: after
-            # an OK, what followed in plaintext is dropped (CVE-2011-0411).
+        if self._exchange is not None and self._continuation_for is None:
+            # During AUTHENTICATE, IDLE and STARTTLS the next line means something only once
+            # the server has answered: a SASL response or DONE after its "+", nothing after
+            # STARTTLS's OK (what followed in plaintext is dropped, CVE-2011-0411).
+            if self._framer.eof and not self._closed_reported:
+                self._closed_reported = True
+                self.states.bye()
+                return ConnectionClosed()
             return NEED_DATA
         framer = self._framer
         while True:
-            frame = framer.next_frame()
+            try:
+                frame = framer.next_frame()
+            except RemoteProtocolError as exc:
+                waiting = self._continuation_for
+                if waiting is not None:
+                    # A bad SASL response or DONE line ends the exchange, under its tag;
+                    # its text (credentials, perhaps) is never taken for a tag.
+                    exc.tag = waiting.tag
+                    self._continuation_for = None
+                raise
             if frame is None:
                 if framer.eof and not self._closed_reported:
                     # _closed() raises for a line cut short and resets the framer: the
@@ -292,17 +307,21 @@ class ServerConnection(_Base):
             tag = self._continuation_for.tag
             self._continuation_for = None
             raise RemoteProtocolError("unexpected literal", tag=tag)
-        refusal = None
-        if self.literal_policy is not None:
-            refusal = self.literal_policy(
-                LiteralRequest(
-                    tag=ann.tag,
-                    command=ann.command,
-                    size=ann.size,
-                    binary=ann.binary,
-                    synchronizing=ann.synchronizing,
+        refusal = self._refusal(ann)
+        if refusal is None and self.literal_policy is not None:
+            try:
+                refusal = self.literal_policy(
+                    LiteralRequest(
+                        tag=ann.tag,
+                        command=ann.command,
+                        size=ann.size,
+                        binary=ann.binary,
+                        synchronizing=ann.synchronizing,
+                    )
                 )
-            )
+            except BaseException:
+                self._framer.reject_literal()  # the connection must not wait for a decision
+                raise
         if refusal is not None:
             self._framer.reject_literal()
             return LiteralRefused(tag=ann.tag, response=refusal)
@@ -311,13 +330,34 @@ class ServerConnection(_Base):
             return ContinuationRequired(tag=ann.tag, size=ann.size)
         return None
 
+    def _refusal(self, ann: LiteralAnnounced) -> StatusResponse | None:
+        """Refuse, before any "+", a literal of a line that cannot become a valid command."""
+        tag, command = ann.tag, ann.command
+        bad = ResponseStatus.BAD
+        if tag is None:
+            return StatusResponse(tag=None, status=bad, text="invalid tag")
+        if command is None or command not in self.registry.commands:
+            return StatusResponse(tag=tag, status=bad, text="unknown command")
+        if command != "UID" and not self.states.allows(command):
+            return StatusResponse(tag=tag, status=bad, text=f"{command} is not valid now")
+        if (
+            self.state is ConnectionState.NOT_AUTHENTICATED
+            and ann.size > self.limits.max_unauthenticated_literal
+        ):
+            # Before login, only small literals (a user name, a password) have a use.
+            return StatusResponse(
+                tag=tag, status=ResponseStatus.NO, code=response_code("TOOBIG"),
+                text="literal too large before authentication",
+            )  # fmt: skip
+        return None
+
     def _line(self, line: Line) -> ServerEvent:
         waiting = self._continuation_for
         if waiting is not None:
             self._continuation_for = None
             return self._continuation_line(waiting, line.segments[0])
         try:
-            values = tokenize(line.segments, line.literals, self.limits)
+            values = tokenize(line.segments, line.literals, self.limits, strict=True)
             command = parse_command_values(values, self._ctx)
         except RemoteProtocolError as exc:
             if exc.tag is None:
@@ -333,10 +373,8 @@ class ServerConnection(_Base):
             # RFC 9051 section 2.2.1: tags must be unique among commands in progress.
             raise RemoteProtocolError("tag already in use", tag=command.tag)
         self._pending[command.tag] = name
-        if isinstance(command, Authenticate | Idle):
+        if isinstance(command, Authenticate | Idle | StartTLS):
             self._exchange = command
-        elif isinstance(command, StartTLS):
-            self._starttls = command.tag
         return command
 
     def _continuation_line(self, command: Command, text: bytes) -> ServerEvent:
@@ -367,7 +405,8 @@ class ServerConnection(_Base):
         elif type(response) is ContinuationRequest:
             # AUTHENTICATE and IDLE are never pipelined behind other commands (RFC 9051
             # section 5.5), so a continuation request answers the exchange in progress.
-            self._continuation_for = self._exchange
+            if isinstance(self._exchange, Authenticate | Idle):
+                self._continuation_for = self._exchange
         elif isinstance(response, EnabledResponse) and _enables_utf8(response):
             self._set_utf8()
         return w.getvalue()
@@ -385,14 +424,10 @@ class ServerConnection(_Base):
         if self._exchange is not None and self._exchange.tag == response.tag:
             self._exchange = None
             self._continuation_for = None
-        if response.tag == self._starttls:
-            self._starttls = None
         if name == "STARTTLS" and status is ResponseStatus.OK and self._framer.buffered:
             # Octets sent after STARTTLS but before the TLS handshake came in plaintext and
             # must not be run as commands (CVE-2011-0411).
-            self._framer = Framer(
-                self.limits, stream_threshold=self._framer.stream_threshold, decide_literals=True
-            )
+            self._framer = self._framer.fresh()
             self.plaintext_injected = True
 
 
@@ -418,7 +453,12 @@ class ClientConnection(_Base):
     ) -> None:
         super().__init__(registry, limits, stream_literals_over, False, False, False)
         self.literal_mode = literal_mode
+        self._initial_literal_mode = literal_mode
         self.capabilities: frozenset[str] = frozenset()
+        self._greeted = False
+        #: True when the server sent more after its OK to STARTTLS, before the TLS
+        #: handshake; it was dropped (CVE-2011-0411) and the client should disconnect.
+        self.plaintext_injected = False
 
     def send(self, command: Command) -> EncodedCommand:
         """Encode a command and record its tag as pending.
@@ -473,21 +513,38 @@ class ClientConnection(_Base):
         response = parse_response_line(frame.segments, frame.literals, self._ctx, self.limits)
         if isinstance(response, StatusResponse):
             self._after_status(response)
-        elif isinstance(response, CapabilityResponse):
+            return response
+        self._greeted = True
+        if isinstance(response, CapabilityResponse):
             self._set_capabilities(response.capabilities)
         elif isinstance(response, EnabledResponse) and _enables_utf8(response):
             self._set_utf8()
         return response
 
     def _after_status(self, response: StatusResponse) -> None:
+        greeting = not self._greeted
+        self._greeted = True
         if isinstance(response.code, CapabilityCode):
             self._set_capabilities(response.code.capabilities)
         if response.tag is not None:
+            name = self._pending.get(response.tag)
             self._completed(response.tag, response.status)
+            if name == "STARTTLS" and response.status is ResponseStatus.OK:
+                self._start_tls()
         elif response.status is ResponseStatus.PREAUTH:
-            self.states.preauth()
+            if greeting:  # PREAUTH means something only as the greeting (RFC 9051 section 7.1)
+                self.states.preauth()
         elif response.status is ResponseStatus.BYE:
             self.states.bye()
+
+    def _start_tls(self) -> None:
+        # What the server sent after its OK came in plaintext (CVE-2011-0411), and what was
+        # learnt before TLS must be forgotten (RFC 9051 section 6.2.1).
+        if self._framer.buffered:
+            self._framer = self._framer.fresh()
+            self.plaintext_injected = True
+        self.capabilities = frozenset()
+        self.literal_mode = self._initial_literal_mode
 
     def _set_capabilities(self, capabilities: tuple[str, ...]) -> None:
         caps = frozenset(c.upper() for c in capabilities)

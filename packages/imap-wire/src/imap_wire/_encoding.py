@@ -111,9 +111,9 @@ class WireWriter:
         self._buf += b"\r\n"
 
     def number(self, n: int) -> None:
-        """Append a non-negative number."""
-        if n < 0:
-            raise LocalProtocolError(f"negative number {n}")
+        """Append a ``number64`` (RFC 9051 section 9): an int from 0 to 2**63 - 1."""
+        if type(n) is not int or not 0 <= n <= UINT63:
+            raise LocalProtocolError(f"not a number the protocol can carry: {n!r}")
         self._buf += b"%d" % n
 
     def nil(self) -> None:
@@ -186,6 +186,8 @@ class WireWriter:
 
     def literal_source(self, source: LiteralSource) -> None:
         """Announce a literal whose octets the caller streams (see `LiteralSource`)."""
+        if type(source.size) is not int or not 0 <= source.size <= UINT63:
+            raise LocalProtocolError(f"invalid literal size {source.size!r}")
         self._announce(source.size, source.binary)
         if self._buf:
             self._cut(wait=False)

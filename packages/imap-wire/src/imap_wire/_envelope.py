@@ -20,10 +20,13 @@ Tolerances (a client parses what real servers send):
 - A ``NIL`` element inside an address list is skipped (seen in the wild, MailKit issue #991).
 - An address list sent as an empty list ``()`` is read as no addresses, like ``NIL``.
 - A literal8 where a string belongs is read like a string.
+- An envelope of eight or nine fields, the in-reply-to and message-id left out (QQ Mail,
+  MailKit issues #279, #669 and #932): the missing trailing fields are read as ``NIL``, and
+  the writer writes all ten.
 
-Not tolerated: an envelope without exactly ten fields, an address without exactly four, or a
-list where text belongs; these raise `RemoteProtocolError`, the only exception
-`parse_envelope` raises.
+Not tolerated: an envelope of fewer than eight or more than ten fields, an address without
+exactly four, or a list where text belongs; these raise `RemoteProtocolError`, the only
+exception `parse_envelope` raises.
 """
 
 from __future__ import annotations
@@ -217,7 +220,9 @@ def parse_envelope(v: Value) -> Envelope:
         RemoteProtocolError: The value is not an envelope.
     """
     if type(v) is not list or len(v) != 10:
-        raise RemoteProtocolError("expected envelope (a list of 10 fields)")
+        if type(v) is not list or not 8 <= len(v) <= 10:
+            raise RemoteProtocolError("expected envelope (a list of 10 fields)")
+        v = [*v, *("NIL",) * (10 - len(v))]
     date, subject, from_, sender, reply_to, to, cc, bcc, in_reply_to, message_id = v
     from_list = _addresses(from_)
     if _REUSE_FROM:

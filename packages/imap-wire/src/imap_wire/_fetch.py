@@ -12,6 +12,19 @@ per base item, body sections keyed by `BodySectionKey` / `BinarySectionKey`, and
 for extension items. Items are parsed through ``registry.fetch_items``. `parse_fetch_response`
 is the client's hot path (a mailbox sync parses thousands of these), so it dispatches with
 plain dict look-ups and builds the response in one constructor call.
+
+Client side (``ctx.strict`` False) a response parses whatever real servers put in it:
+
+- an item nobody parses, or one whose value is malformed, lands in ``FetchResponse.extra``
+  as its raw value (Gmail's ``X-GM-LABELS``, a body structure beyond repair) instead of
+  failing the whole response;
+- items in lower case, ``* 0 FETCH`` (Courier), an empty list ``()``, extra spaces;
+- items wrapped in their own parentheses, ``(UID 5 (ENVELOPE (...)) FLAGS ())`` (Lotus
+  Domino): the wrapped items are read as if unwrapped;
+- ``INTERNALDATE`` with spaces around it, an unpadded hour or a zone without its sign
+  (``"19-Feb-2007 17:08:08 0400"``, read as ``+0400``), or ``NIL`` (read as absent);
+- a partial section echoed with its length, ``BODY[TEXT]<0.28>`` (WildDuck): the origin
+  (here 0) is the key, as if the server had sent ``BODY[TEXT]<0>``.
 """
 
 from __future__ import annotations
@@ -912,7 +925,7 @@ def parse_fetch_response(seq: int, cursor: Cursor, ctx: ParseContext) -> FetchRe
     cursor.end("FETCH data")
     n = len(items)
     if n & 1 or (not n and ctx.strict):
-        raise RemoteProtocolError("FETCH data must be pairs of item name and value")
+        return _parse_wrapped(seq, items, ctx)
     parsers = ctx.registry.fetch_items
     field_index = _FIELD_INDEX
     vals = _DEFAULTS.copy()
@@ -920,6 +933,8 @@ def parse_fetch_response(seq: int, cursor: Cursor, ctx: ParseContext) -> FetchRe
     for i in range(0, n, 2):
         name = items[i]
         if type(name) is not str:
+            if type(name) is list and not ctx.strict:
+                return _parse_wrapped(seq, items, ctx)
             raise RemoteProtocolError(f"expected FETCH item name, got {describe(name)}")
         parser = parsers.get(name)
         if parser is None:
@@ -939,6 +954,22 @@ def parse_fetch_response(seq: int, cursor: Cursor, ctx: ParseContext) -> FetchRe
         else:
             _extra(vals)[name] = result
     return _build_response(vals)
+
+
+def _parse_wrapped(seq: int, items: list[Value], ctx: ParseContext) -> FetchResponse:
+    """Client side, read items wrapped in their own parentheses as if unwrapped (Domino)."""
+    if not ctx.strict:
+        out: list[Value] = []
+        wrapped = False
+        for x in items:
+            if type(x) is list and not len(out) & 1:  # a list where a name belongs
+                out.extend(x)
+                wrapped = True
+            else:
+                out.append(x)
+        if wrapped:
+            return parse_fetch_response(seq, Cursor([out]), ctx)
+    raise RemoteProtocolError("FETCH data must be pairs of item name and value")
 
 
 def _extra(vals: list[Any]) -> dict[str, object]:
@@ -1013,10 +1044,32 @@ def _item_flags(name: str, v: Value, ctx: ParseContext) -> tuple[str, ...]:
     return parse_flag_list(v)
 
 
-def _item_internaldate(name: str, v: Value, ctx: ParseContext) -> datetime:
-    if not isinstance(v, bytes):
-        raise RemoteProtocolError(f"expected INTERNALDATE (a string), got {describe(v)}")
-    return parse_date_time(v)
+def _item_internaldate(name: str, v: Value, ctx: ParseContext) -> datetime | None:
+    if isinstance(v, bytes):
+        try:
+            return parse_date_time(v)
+        except RemoteProtocolError:
+            if ctx.strict:
+                raise
+            return _loose_date_time(v)
+    if not ctx.strict and type(v) is str and v.upper() == "NIL":
+        return None
+    raise RemoteProtocolError(f"expected INTERNALDATE (a string), got {describe(v)}")
+
+
+# What servers send for a date-time besides the grammar's (see the module docstring).
+_LOOSE_DATE_TIME = re.compile(
+    rb"\s*([0-9]{1,2}-[A-Za-z]{3}-[0-9]{4}) +([0-9]{1,2})(:[0-9]{2}:[0-9]{2})"
+    rb" +([+-]?)([0-9]{4})\s*\Z"
+)
+
+
+def _loose_date_time(v: bytes) -> datetime:
+    m = _LOOSE_DATE_TIME.match(v)
+    if m is None:
+        raise RemoteProtocolError("invalid date-time")
+    date, hour, rest, sign, zone = m.groups()
+    return parse_date_time(b"%s %02d%s %s%s" % (date, int(hour), rest, sign or b"+", zone))
 
 
 def _item_size(name: str, v: Value, ctx: ParseContext) -> int:
@@ -1046,17 +1099,19 @@ def _item_body(name: str, v: Value, ctx: ParseContext) -> object:
     if len(name) == 4:
         return parse_body_structure(v)
     spec, suffix = _split_section(name)
-    return BodySectionKey(section=Section.parse(spec), origin=_origin(suffix)), _body_data(
-        v, "BODY section data"
-    )
+    key = BodySectionKey(section=Section.parse(spec), origin=_origin(suffix, ctx))
+    return key, _body_data(v, "BODY section data")
 
 
-def _origin(suffix: str) -> int | None:
+def _origin(suffix: str, ctx: ParseContext) -> int | None:
     if not suffix:
         return None
     m = _ORIGIN.match(suffix)
     if m is None:
-        raise RemoteProtocolError("invalid origin octet")
+        # Client side, a partial range echoed whole (WildDuck): its origin is the key.
+        m = None if ctx.strict else _PARTIAL.match(suffix)
+        if m is None:
+            raise RemoteProtocolError("invalid origin octet")
     origin = int(m.group(1))
     if origin > UINT63:
         raise RemoteProtocolError("origin octet out of range")
@@ -1065,7 +1120,7 @@ def _origin(suffix: str) -> int | None:
 
 def _item_binary(name: str, v: Value, ctx: ParseContext) -> tuple[BinarySectionKey, SectionData]:
     spec, suffix = _split_section(name)
-    key = BinarySectionKey(part=_parse_part(spec), origin=_origin(suffix))
+    key = BinarySectionKey(part=_parse_part(spec), origin=_origin(suffix, ctx))
     return key, _body_data(v, "BINARY section data")
 
 

@@ -18,7 +18,9 @@ from .errors import LimitExceeded
 __all__ = ["Framer", "Line", "LiteralAnnounced", "LiteralChunk", "LiteralStarted"]
 
 _LITERAL_MARK = re.compile(rb"(~?)\{([0-9]{1,20})(\+?)\}\Z")
-_TAG = re.compile(rb"([^\x00-\x20\x7f(){%*\"\\+]+)(?: ([A-Za-z]+))?")
+# A tag the writer can echo (ASTRING-CHARs but "+" and "[", ASCII, bounded), then a command
+# name: what an error response may repeat of a line it refuses.
+_TAG = re.compile(rb"([!#$&',\-./0-9:;<=>?@A-Z\]^_`a-z|}~]{1,64})(?= |\Z)(?: ([A-Za-z]{1,32}))?")
 _COMPACT_AT = 1 << 16
 
 
@@ -48,14 +50,18 @@ class LiteralStarted:
     Attributes:
         size: Octets that will follow, in chunks.
         binary: True for a literal8.
-        prefix: The line's text so far (bounded by ``max_line_length``), so the receiver can
-            tell what the literal is (``* 3 FETCH (BODY[] {...}`` or ``A1 APPEND box {...}``).
+        prefix: The line's text up to its first literal, so the receiver can tell what the
+            line is (``* 3 FETCH (UID 7 BODY[] {...}`` or ``A1 APPEND box {...}``).
+        preceding: The text between the previous literal (or the start of the line) and this
+            literal, its announcement included (``BODY[2] {...}``); the same as ``prefix`` for
+            the first literal. Neither is copied per literal, so many literals cost no more.
         index: Position among the streamed literals of this line (as in `StreamedLiteral`).
     """
 
     size: int
     binary: bool
     prefix: bytes
+    preceding: bytes
     index: int
 
 
@@ -125,6 +131,16 @@ class Framer:
         self._started = False
         self._tail = b""
         self.eof = False
+
+    def fresh(self) -> Framer:
+        """Return a framer with the same settings and nothing buffered."""
+        framer = Framer(
+            self.limits,
+            stream_threshold=self.stream_threshold,
+            decide_literals=self.decide_literals,
+        )
+        framer.literal_minus = self.literal_minus
+        return framer
 
     # -- input ------------------------------------------------------------------------------
 
@@ -230,7 +246,7 @@ class Framer:
             tag = self._tag(self._segments[0] if self._segments else text)
             self._reset_line()
             m = _LITERAL_MARK.search(text[-32:])
-            if m and m.group(3):
+            if m and self._peer_sends(m):
                 self._lit_remaining = int(m.group(2))
                 self._mode = _Mode.DISCARD_LITERAL
             raise LimitExceeded(f"line longer than {self.limits.max_line_length} octets", tag=tag)
@@ -260,7 +276,7 @@ class Framer:
         ):
             tag = self._line_tag()
             self._reset_line()
-            if not sync:
+            if not sync or not self.decide_literals:
                 self._lit_remaining = size
                 self._mode = _Mode.DISCARD_LITERAL
             raise LimitExceeded(
@@ -272,7 +288,7 @@ class Framer:
         if size <= self.stream_threshold and self._inline_len + size > limits.max_inline_literals:
             tag = self._line_tag()
             self._reset_line()
-            if not sync:
+            if not sync or not self.decide_literals:
                 self._lit_remaining = size
                 self._mode = _Mode.DISCARD_LITERAL
             raise LimitExceeded(
@@ -311,7 +327,8 @@ class Framer:
                 return LiteralStarted(
                     size=self._lit_remaining,
                     binary=self._lit_binary,
-                    prefix=b"\r\n".join(self._segments),
+                    prefix=self._segments[0],
+                    preceding=self._segments[-1],
                     index=self._streamed,
                 )
             if self._lit_remaining and not avail:
@@ -383,11 +400,17 @@ class Framer:
     def _after_discarded(self, text: bytes) -> None:
         # A non-synchronizing literal announced at the end is on its way: skip it too.
         m = _LITERAL_MARK.search(text)
-        if m and m.group(3):
+        if m and self._peer_sends(m):
             self._lit_remaining = int(m.group(2))
             self._mode = _Mode.DISCARD_LITERAL
         else:
             self._mode = _Mode.LINE
+
+    def _peer_sends(self, mark: re.Match[bytes]) -> bool:
+        # A non-synchronizing literal comes whatever we answer, and so does every literal a
+        # server sends (a client never sends "+"): such octets must be skipped, never read
+        # as lines.
+        return bool(mark.group(3)) or not self.decide_literals
 
     def _reset_line(self) -> None:
         self._segments = []

@@ -21,6 +21,8 @@ class Limits:
         max_items: Tokens (atoms, strings, parentheses) in one logical line.
         literal_minus_max: Largest non-synchronizing literal accepted when the server
             advertises LITERAL- instead of LITERAL+ (RFC 7888 section 5).
+        max_unauthenticated_literal: Largest literal a server accepts before the client has
+            authenticated (a user name or password needs little).
     """
 
     max_line_length: int = 65_536
@@ -29,6 +31,7 @@ class Limits:
     max_depth: int = 64
     max_items: int = 200_000
     literal_minus_max: int = 4096
+    max_unauthenticated_literal: int = 8192
 
 
 #: What a server accepts from a client by default.
@@ -40,5 +43,5 @@ DEFAULT_CLIENT_LIMITS = Limits(
     max_line_length=16 * 1024 * 1024,
     max_literal_size=1 << 40,
     max_inline_literals=256 * 1024 * 1024,
-    max_items=4_000_000,
+    max_items=2_000_000,
 )

@@ -15,17 +15,18 @@ from typing import ClassVar
 from ._command_base import (
     Command,
     flags_of,
+    list_mailbox_arg,
     mailbox_arg,
     options_of,
     params_of,
     status_items_of,
     write_atoms,
     write_list_mailbox,
+    write_mailbox,
 )
 from ._dates import format_date_time, parse_date_time
 from ._encoding import LiteralSource, WireWriter
 from ._flags import write_flag_list
-from ._mailbox import parse_list_mailbox
 from ._modifiers import Modifier, error_keyword, write_modifiers
 from ._registry import CommandParser, ParseContext
 from ._values import Cursor, Literal8, StreamedLiteral
@@ -82,7 +83,7 @@ class _MailboxParamsCommand(Command):
 
     def _write_arguments(self, w: WireWriter) -> None:
         w.sp()
-        w.mailbox(self.mailbox)
+        write_mailbox(w, self.mailbox)
         if self.params:
             w.sp()
             write_modifiers(w, self.params)
@@ -130,7 +131,7 @@ class _MailboxCommand(Command):
 
     def _write_arguments(self, w: WireWriter) -> None:
         w.sp()
-        w.mailbox(self.mailbox)
+        write_mailbox(w, self.mailbox)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -171,9 +172,9 @@ class Rename(Command):
 
     def _write_arguments(self, w: WireWriter) -> None:
         w.sp()
-        w.mailbox(self.old)
+        write_mailbox(w, self.old)
         w.sp()
-        w.mailbox(self.new)
+        write_mailbox(w, self.new)
         if self.params:
             w.sp()
             write_modifiers(w, self.params)
@@ -217,7 +218,7 @@ class List(Command):
         if select:
             write_atoms(w, select)
             w.sp()
-        w.mailbox(self.reference)
+        write_mailbox(w, self.reference)
         w.sp()
         if len(patterns) == 1:
             write_list_mailbox(w, patterns[0])
@@ -261,7 +262,7 @@ class Lsub(Command):
 
     def _write_arguments(self, w: WireWriter) -> None:
         w.sp()
-        w.mailbox(self.reference)
+        write_mailbox(w, self.reference)
         w.sp()
         write_list_mailbox(w, self.pattern)
 
@@ -284,7 +285,7 @@ class Status(Command):
         if not self.items:
             raise LocalProtocolError("STATUS needs at least one item")
         w.sp()
-        w.mailbox(self.mailbox)
+        write_mailbox(w, self.mailbox)
         w.sp()
         write_atoms(w, self.items)
 
@@ -316,7 +317,7 @@ class Append(Command):
 
     def _write_arguments(self, w: WireWriter) -> None:
         w.sp()
-        w.mailbox(self.mailbox)
+        write_mailbox(w, self.mailbox)
         if self.flags:
             w.sp()
             write_flag_list(w, self.flags)
@@ -333,6 +334,9 @@ class Append(Command):
                 raise LocalProtocolError("the LiteralSource and the APPEND disagree on binary")
             w.literal_source(message)
         elif isinstance(message, bytes):
+            if not self.binary and b"\0" in message:
+                # RFC 3516 section 4.4: only a literal8 may carry NUL.
+                raise LocalProtocolError("a message holding NUL needs binary=True (literal8)")
             w.literal(message, binary=self.binary)
         else:
             raise LocalProtocolError("a streamed literal placeholder cannot be sent")
@@ -380,9 +384,9 @@ def _parse_list(tag: str, cursor: Cursor, ctx: ParseContext) -> Command:
     if type(v) is list:
         if not v:
             raise RemoteProtocolError("empty mailbox pattern list")
-        patterns = tuple(parse_list_mailbox(p, ctx) for p in v)
+        patterns = tuple(list_mailbox_arg(p, ctx) for p in v)
     else:
-        patterns = (parse_list_mailbox(v, ctx),)
+        patterns = (list_mailbox_arg(v, ctx),)
     returns: list[str | Modifier] = []
     status: tuple[str, ...] | None = None
     if not cursor.at_end():
@@ -419,7 +423,7 @@ def _list_return_extension(name: str, cursor: Cursor, ctx: ParseContext) -> Modi
 
 def _parse_lsub(tag: str, cursor: Cursor, ctx: ParseContext) -> Command:
     reference = mailbox_arg(cursor, ctx, "reference name")
-    pattern = parse_list_mailbox(cursor.next("mailbox pattern"), ctx)
+    pattern = list_mailbox_arg(cursor.next("mailbox pattern"), ctx)
     return Lsub(tag=tag, reference=reference, pattern=pattern)
 
 
@@ -440,6 +444,10 @@ def _parse_append(tag: str, cursor: Cursor, ctx: ParseContext) -> Command:
     # a string with something after it is the date-time.
     if type(v) is bytes and cursor.pos + 1 < len(cursor.values):
         cursor.pos += 1
+        # date-day-fixed = (SP DIGIT) / 2DIGIT: the parser also takes an unpadded day, as
+        # Cyrus and Dovecot do, but a space before two digits is no date-time.
+        if ctx.strict and v[:1] == b" " and v[2:3].isdigit():
+            raise RemoteProtocolError("invalid date-time")
         date_time = parse_date_time(v)
     extensions: list[Modifier] = []
     registry = ctx.registry.modifiers

@@ -22,6 +22,7 @@ from ._command_base import (
     params_of,
     sequence_set_arg,
     write_atoms,
+    write_mailbox,
 )
 from ._encoding import WireWriter
 from ._fetch import FetchAttribute, FetchMacro, parse_fetch_attributes, write_fetch_attributes
@@ -74,6 +75,7 @@ class SearchReturnOption(enum.StrEnum):
 
 
 _SEARCH_RETURN = {o.value: o for o in SearchReturnOption}
+_STORE_MODES = {m.value: m.value.encode() for m in StoreMode}
 #: ``parse(tag, cursor, ctx, uid)``: a parser serving a command and its UID form.
 _UidFormParser = Callable[[str, Cursor, ParseContext, bool], Command]
 
@@ -192,13 +194,16 @@ class Store(UidCommand):
     modifiers: tuple[Modifier, ...] = ()
 
     def _write_arguments(self, w: WireWriter) -> None:
+        mode = _STORE_MODES.get(self.mode)
+        if mode is None:
+            raise LocalProtocolError(f"not a STORE mode: {self.mode!r}")
         w.sp()
         self.sequence_set.write(w)
         if self.modifiers:
             w.sp()
             write_modifiers(w, self.modifiers)
         w.sp()
-        w.raw(b"%sFLAGS%s " % (StoreMode(self.mode).encode(), b".SILENT" if self.silent else b""))
+        w.raw(b"%sFLAGS%s " % (mode, b".SILENT" if self.silent else b""))
         write_flag_list(w, self.flags)
 
 
@@ -213,7 +218,7 @@ class _TransferCommand(UidCommand):
         w.sp()
         self.sequence_set.write(w)
         w.sp()
-        w.mailbox(self.mailbox)
+        write_mailbox(w, self.mailbox)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

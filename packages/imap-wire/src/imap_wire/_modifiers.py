@@ -34,10 +34,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ._encoding import WireWriter
+from ._encoding import UINT63, WireWriter
 from ._ext_value import ExtValue, ext_value, write_ext_value
 from ._registry import ParseContext
-from ._values import Cursor, Value
+from ._sequence_set import SequenceSet
+from ._values import Cursor, Literal8, Value
 from .errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
@@ -56,6 +57,25 @@ _SIMPLE_FIRST = frozenset("0123456789*$")
 # Printable ASCII but SP and the characters an error text had better not carry: a name made
 # of these is echoed in error messages (not an atom test; see `error_keyword`).
 _ECHOABLE = re.compile(r"[!#$&\'+,\-./0-9:;<=>?@A-Z\[\]^_`a-z|}~]+\Z")
+_NUMBER64 = re.compile(r"[0-9]{1,19}\Z")
+
+
+def is_simple_value(text: str) -> bool:
+    """Tell whether an atom is a ``tagged-ext-simple``: a sequence set or a ``number64``."""
+    if _NUMBER64.match(text):
+        return int(text) <= UINT63
+    try:
+        SequenceSet.parse(text)
+    except RemoteProtocolError:
+        return False
+    return True
+
+
+def _holds_nul(value: ExtValue) -> bool:
+    if isinstance(value, tuple):
+        return any(_holds_nul(v) for v in value)
+    # Only a literal8 may carry NUL (RFC 9051 section 9, note 3).
+    return isinstance(value, bytes) and type(value) is not Literal8 and b"\0" in value
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,16 +97,18 @@ class Modifier:
         Raises:
             LocalProtocolError: The name is not an atom, or the value cannot be written so
                 that `parse_generic_modifier` reads it back (a bare string, a bare atom that
-                is not a number or sequence set).
+                is not a number or sequence set, a string holding NUL).
         """
         w.atom(self.name)
         value = self.value
         if value is None:
             return
-        if isinstance(value, bytes) or (isinstance(value, str) and value[:1] not in _SIMPLE_FIRST):
+        if isinstance(value, bytes) or (isinstance(value, str) and not is_simple_value(value)):
             raise LocalProtocolError(
                 f"the value of {self.name} must be a number, a sequence set or a list"
             )
+        if _holds_nul(value):
+            raise LocalProtocolError(f"the value of {self.name} holds a NUL outside a literal8")
         w.sp()
         write_ext_value(w, value)
 
@@ -100,18 +122,25 @@ def parse_generic_modifier(name: str, cursor: Cursor, ctx: ParseContext) -> Modi
     Args:
         name: The modifier's name, upper case.
         cursor: Positioned just after the name.
-        ctx: The parse context (unused; there for the `ModifierParser` signature).
+        ctx: The parse context: strict mode checks that a bare value is a number64 or a
+            sequence set, as ``tagged-ext-simple`` wants.
 
     Returns:
         The modifier.
 
     Raises:
-        RemoteProtocolError: The value holds a streamed literal.
+        RemoteProtocolError: The value holds a streamed literal, or (strict) a bare value
+            is neither a number64 nor a sequence set.
     """
     v = cursor.peek()
-    if type(v) is list or (type(v) is str and v[:1] in _SIMPLE_FIRST):
+    if type(v) is list:
         cursor.pos += 1
         return Modifier(name=name, value=ext_value(v))
+    if type(v) is str and v[:1] in _SIMPLE_FIRST:
+        if ctx.strict and not is_simple_value(v):
+            raise RemoteProtocolError(f"invalid value of modifier{error_keyword(name)}")
+        cursor.pos += 1
+        return Modifier(name=name, value=v)
     return Modifier(name=name)
 
 

@@ -404,7 +404,14 @@ class MailboxStatusResponse:
 
 
 def _parse_status(cursor: Cursor, ctx: ParseContext) -> MailboxStatusResponse:
-    mailbox = parse_mailbox(cursor.next("mailbox name"), ctx)
+    raw = cursor.next("mailbox name")
+    if type(raw) is str and type(cursor.peek()) is str and not ctx.strict:
+        # "* STATUS Deleted Items (...)" (Gromox): a name with spaces sent unquoted.
+        words = [raw]
+        while type(cursor.peek()) is str:
+            words.append(cursor.atom("mailbox name"))
+        raw = " ".join(words)
+    mailbox = parse_mailbox(raw, ctx)
     values = cursor.list("status items")
     if len(values) % 2:
         raise RemoteProtocolError("STATUS item without a value")

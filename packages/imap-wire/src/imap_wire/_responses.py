@@ -23,12 +23,17 @@ Clients parse with ``ctx.strict = False`` and then accept what real servers send
   (``* OK[ALERT]text``); trailing spaces after data (``* SEARCH 2 3 ``);
 - a status response without text (``A1 OK``, ``* OK``, ``* OK [READ-WRITE]``), and a
   continuation request without the space (``+``, ``+Ready``);
+- a response code without its status, ``* [COPYUID 55 31 6]`` (Office 365, MailKit issue
+  #115) or even without the ``*``, ``[COPYUID 124 10 233]`` (Exchange 2013, ruby/net-imap
+  issue #250): read as an untagged ``OK`` (no tag a client sends starts with ``[``);
 - a response code that does not parse (``[UIDNEXT x]`` becomes an ``OtherCode``; an
   unterminated or empty ``[`` is kept as text);
 - LIST and NAMESPACE delimiters as ``NIL`` in any case, as ``""`` (read as no delimiter) or
   as a bare one-character atom; mailbox names as atoms holding ``]`` (``foo]bar``), 8-bit
   octets in quoted strings (mailbox names decoded leniently, text kept with surrogateescape);
 - STATUS item names in any case, and items whose value is not a number (kept in ``extra``);
+  a STATUS mailbox name sent unquoted although it holds spaces, ``* STATUS Deleted Items
+  (MESSAGES 0)`` (Gromox): the atoms before the item list make up the name;
 - SEARCH numbers of ``0``; a NAMESPACE list ``()``; an OLDNAME value without its
   parentheses; unknown attributes without ``\\``;
 - ``* BYE`` at any moment (it is an ordinary status response here);
@@ -385,8 +390,22 @@ def _parse_general(
     limits: Limits,
 ) -> Response:
     first = segments[0]
+    if first[:1] == b"[" and not ctx.strict:
+        # A response code without "* OK" (see the module docstring).
+        bare = _parse_status_response(None, ResponseStatus.OK, segments, 0, ctx)
+        if bare.code is None:
+            raise RemoteProtocolError("expected a tag and a response keyword")
+        return bare
     m = _HEAD.match(first)
     if m is None or not m.group(3):
+        if (
+            m is not None
+            and not ctx.strict
+            and m.group(1) == b"*"
+            and m.group(2) is None
+            and first[m.end() : m.end() + 1] == b"["
+        ):  # "* [CODE ...]": no "OK"
+            return _parse_status_response(None, ResponseStatus.OK, segments, m.end(), ctx)
         raise RemoteProtocolError("expected a tag and a response keyword")
     raw_tag, raw_number, raw_keyword = m.groups()
     keyword = raw_keyword.decode("ascii", "surrogateescape").upper()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import abc
 import datetime as _dt
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Final
 from ._dates import format_date, parse_date
 from ._encoding import UINT63, WireWriter, is_atom
 from ._sequence_set import SequenceItem, SequenceSet
-from ._values import Cursor, StreamedLiteral, Value, as_astring
+from ._values import Cursor, Literal8, StreamedLiteral, Value, as_astring
 from .errors import LocalProtocolError, RemoteProtocolError
 
 if TYPE_CHECKING:
@@ -91,6 +92,10 @@ _SIZE_NAMES: Final = ("LARGER", "SMALLER")
 _KEYWORD_NAMES: Final = ("KEYWORD", "UNKEYWORD")
 # A sequence set starts with one of these; no key name does.
 _SEQUENCE_START: Final = frozenset("0123456789*$")
+# charset = atom / quoted: what a writer may announce.
+_CHARSET: Final = re.compile(r"[\x20-\x7e]+\Z")
+# An astring's atom form: 1*ASTRING-CHAR (ASCII; no list-wildcards, "\\" or other specials).
+_ASTRING_ATOM: Final = re.compile(r'[^\x00-\x20\x7f-\U0010ffff(){%*"\\]+\Z')
 
 
 # -- the model ---------------------------------------------------------------------------------
@@ -154,10 +159,14 @@ class SearchText(SearchKey):
     value: str
 
     def write(self, w: WireWriter) -> None:
-        """Write ``NAME astring``."""
+        """Write ``NAME astring``.
+
+        Raises:
+            LocalProtocolError: The name is not an atom, or the value holds NUL.
+        """
         w.atom(self.name)
         w.sp()
-        w.astring(self.value)
+        _write_text(w, self.value)
 
     def texts(self) -> Iterator[str]:
         """Yield the value."""
@@ -177,11 +186,15 @@ class SearchHeader(SearchKey):
     value: str
 
     def write(self, w: WireWriter) -> None:
-        """Write ``HEADER field value``."""
+        """Write ``HEADER field value``.
+
+        Raises:
+            LocalProtocolError: The field name or the value holds NUL.
+        """
         w.raw(b"HEADER ")
-        w.astring(self.field)
+        _write_text(w, self.field)
         w.sp()
-        w.astring(self.value)
+        _write_text(w, self.value)
 
     def texts(self) -> Iterator[str]:
         """Yield the field name and the value."""
@@ -364,6 +377,13 @@ class SearchUid(SearchKey):
 
 
 _SIMPLE_KEYS: Final = {name: SearchSimple(name=name) for name in _SIMPLE_NAMES}
+
+
+def _write_text(w: WireWriter, text: str) -> None:
+    # NUL may appear only in a literal8 (RFC 9051 section 9, note 3), which SEARCH lacks.
+    if "\0" in text:
+        raise LocalProtocolError("search text holds a NUL")
+    w.astring(text)
 
 
 def _date_of(value: _dt.date) -> _dt.date:
@@ -627,8 +647,21 @@ def write_search_program(w: WireWriter, key: SearchKey, *, charset: str | None =
         w: The writer.
         key: The criteria.
         charset: The CHARSET to announce, if any (see `needs_charset`).
+
+    Raises:
+        LocalProtocolError: The charset is not printable ASCII, or is US-ASCII or UTF-8 and
+            some text cannot be encoded in it (the server would refuse the octets sent).
     """
     if charset is not None:
+        if not _CHARSET.match(charset):
+            raise LocalProtocolError("a charset name is printable ASCII")
+        codec = _CODECS.get(charset.upper())
+        if codec is not None:
+            for text in key.texts():
+                try:
+                    text.encode(codec)
+                except UnicodeEncodeError:
+                    raise LocalProtocolError(f"search text that is not {charset}") from None
         w.raw(b"CHARSET ")
         w.astring(charset)
         w.sp()
@@ -673,20 +706,21 @@ class SearchParser(Cursor):
 
         Without CHARSET, 8-bit text is taken as UTF-8 (what IMAP4rev2 assumes); octets that
         are not UTF-8 decode with ``surrogateescape``, so they write back unchanged. In
-        strict mode an explicit charset must match the octets.
+        strict mode an explicit charset must match the octets, and an atom must be made of
+        ``ASTRING-CHAR`` (ASCII even with UTF8=ACCEPT, which extends quoted strings only).
 
         Raises:
-            RemoteProtocolError: Not an astring, or (strict) not in the announced charset.
+            RemoteProtocolError: Not an astring, or (strict) a literal8, an atom with other
+                characters, or text not in the announced charset.
         """
         v = self.next(what)
         if type(v) is str:
-            if v.isascii():
-                return v
-            ctx = self.ctx
-            if ctx.strict and not ctx.utf8:
-                raise RemoteProtocolError(f"8-bit octets in an atom ({what})")
-            # The tokenizer decoded the atom as UTF-8 with surrogateescape already.
+            if self.ctx.strict and not _ASTRING_ATOM.match(v):
+                raise RemoteProtocolError(f"invalid character in an atom ({what})")
+            # The tokenizer decoded a tolerated 8-bit atom as UTF-8 with surrogateescape.
             return v
+        if type(v) is Literal8 and self.ctx.strict:
+            raise RemoteProtocolError(f"expected {what}, got a literal8")
         data = as_astring(v, what)
         if data.isascii():
             return data.decode("ascii")
@@ -705,7 +739,7 @@ class SearchParser(Cursor):
             RemoteProtocolError: Not a valid date.
         """
         v = self.next(what)
-        if isinstance(v, str | bytes):
+        if type(v) is str or type(v) is bytes:
             return parse_date(v)
         raise RemoteProtocolError(f"expected {what} (a date)")
 
@@ -788,7 +822,10 @@ def parse_search_charset(cursor: Cursor) -> str | None:
     if cursor.peek_atom() != "CHARSET":
         return None
     cursor.pos += 1
-    return cursor.astring("charset").decode("ascii", "replace")
+    v = cursor.next("charset")
+    if type(v) is Literal8:
+        raise RemoteProtocolError("expected charset, got a literal8")
+    return as_astring(v, "charset").decode("ascii", "replace")
 
 
 def parse_search_program(cursor: Cursor, ctx: ParseContext, charset: str | None) -> SearchKey:

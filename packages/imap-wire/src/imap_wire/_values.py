@@ -72,7 +72,8 @@ _ATOM_TAIL = rb"(?:" + _SECTION + _ATOM_CHAR + rb"*)*(?:\[" + _ATOM_CHAR + rb"*)
 # list) is matched as one token and unpacked by `_FLAT_ITEM` in C, instead of one Python step
 # per item: such lists make up most of a FETCH response.
 _FLAT_ITEM = re.compile(rb'"([^"\\\r\n]*)"|(NIL)')
-_FLAT_LIST = rb'\((?:NIL|"[^"\\\r\n]*")(?: (?:NIL|"[^"\\\r\n]*"))*\)'
+# At most 64 items, so one token never holds more than the item limit can stop early.
+_FLAT_LIST = rb'\((?:NIL|"[^"\\\r\n]*")(?: (?:NIL|"[^"\\\r\n]*")){0,63}\)'
 _TOKEN = re.compile(
     _FLAT_LIST
     + rb"|~\{[0-9]+\+?\}"
@@ -92,6 +93,8 @@ def tokenize(
     literals: list[bytes | StreamedLiteral],
     limits: Limits,
     start: int = 0,
+    *,
+    strict: bool = False,
 ) -> list[Value]:
     """Split a logical line into values.
 
@@ -101,6 +104,10 @@ def tokenize(
         literals: The literals, one per announcement, in order.
         limits: Depth and item-count limits.
         start: Offset in the first segment where tokenizing starts.
+        strict: Also refuse what RFC 9051 section 9 forbids but a tolerant reader can still
+            read unambiguously: values not separated by a space (``LOGIN"a""b"``), and
+            quoted-string escapes other than ``\\"`` and ``\\\\`` (servers parse commands
+            strictly, so that nothing in front of them reads a command differently).
 
     Returns:
         The top-level values.
@@ -110,6 +117,8 @@ def tokenize(
             string, stray octets).
         LimitExceeded: Nesting or item count over the limits.
     """
+    if strict:
+        _check_strict(segments, start)
     top: list[Value] = []
     append = top.append
     # The appends of the enclosing lists, restored at each ")".
@@ -120,7 +129,12 @@ def tokenize(
     lit_index = 0
     findall = _TOKEN.findall
     for seg_no, seg in enumerate(segments):
-        toks = findall(seg, start) if seg_no == 0 else findall(seg)
+        pos = start if seg_no == 0 else 0
+        if len(seg) - pos > _LARGE_SEGMENT:
+            # Stop at the item limit instead of building every token of a huge line first.
+            toks = _bounded_tokens(seg, pos, limits.max_items - count)
+        else:
+            toks = findall(seg, pos)
         count += len(toks)
         if count > limits.max_items:
             raise LimitExceeded(f"more than {limits.max_items} items in one line")
@@ -176,6 +190,35 @@ def tokenize(
     if lit_index != len(literals):
         raise RemoteProtocolError("literal announcement in the middle of a line")
     return top
+
+
+_LARGE_SEGMENT = 1 << 16
+_BAD_ESCAPE = re.compile(rb'\\[^"\\]')
+
+
+def _bounded_tokens(seg: bytes, pos: int, budget: int) -> list[bytes]:
+    toks: list[bytes] = []
+    for m in _TOKEN.finditer(seg, pos):
+        toks.append(m.group())
+        if len(toks) > budget:
+            break
+    return toks
+
+
+def _check_strict(segments: list[bytes], start: int) -> None:
+    """Refuse adjacent values and escapes the grammar forbids (see `tokenize`)."""
+    for seg_no, seg in enumerate(segments):
+        prev_end = -1
+        prev_open = True
+        for m in _TOKEN.finditer(seg, start if seg_no == 0 else 0):
+            tok = m.group()
+            first = tok[0]
+            if m.start() == prev_end and not prev_open and first != 41:
+                raise RemoteProtocolError("missing space between values")
+            if first == 34 and b"\\" in tok and _BAD_ESCAPE.search(tok, 1, len(tok) - 1):
+                raise RemoteProtocolError("invalid escape in quoted string")
+            prev_end = m.end()
+            prev_open = tok == b"("
 
 
 def describe(v: Value) -> str:
