@@ -72,7 +72,7 @@ from imap_wire._search import SearchKey, needs_charset, parse_search_program
 from imap_wire._sequence_set import MAX_NUMBER, STAR, SequenceSet
 from imap_wire._state import COMMAND_STATES
 from imap_wire._status import StatusItem
-from imap_wire._values import Cursor, StreamedLiteral, Value, tokenize
+from imap_wire._values import Cursor, Literal8, StreamedLiteral, Value, tokenize
 from imap_wire.errors import LocalProtocolError, RemoteProtocolError
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -94,7 +94,8 @@ EXTENSION_MODIFIERS = {
 for _context, _names in EXTENSION_MODIFIERS.items():
     for _name in _names:
         REGISTRY.modifiers[(_context, _name)] = parse_generic_modifier
-REGISTRY.modifiers[("STATUS-ITEM", "MAILBOXID")] = parse_generic_modifier
+for _item in ("MAILBOXID", "HIGHESTMODSEQ", "APPENDLIMIT"):
+    REGISTRY.modifiers[("STATUS-ITEM", _item)] = parse_generic_modifier
 
 CTX = ParseContext(registry=REGISTRY)
 CTX_UTF8 = ParseContext(registry=REGISTRY, utf8=True)
@@ -138,7 +139,8 @@ def reparse(command: Command, ctx: ParseContext = CTX) -> Command:
     assert framer.next_frame() is None
     assert framer.buffered == 0
     assert not framer.in_line
-    return parse_command_values(tokenize(frame.segments, frame.literals, LIMITS), ctx)
+    values = tokenize(frame.segments, frame.literals, LIMITS, strict=ctx.strict)
+    return parse_command_values(values, ctx)
 
 
 def assert_round_trip(command: Command, ctx: ParseContext = CTX) -> None:
@@ -1056,6 +1058,25 @@ def test_status_extension_items() -> None:
         parse("a STATUS INBOX (MESSAGES MAILBOXID)", ctx=ParseContext(registry=default_registry()))
 
 
+@pytest.mark.parametrize("item", ["HIGHESTMODSEQ", "APPENDLIMIT"])
+def test_status_items_of_extensions_need_registering(item: str) -> None:
+    # HIGHESTMODSEQ is CONDSTORE's (RFC 7162), APPENDLIMIT RFC 7889's: like CHANGEDSINCE, a
+    # server without the extension answers BAD (RFC 4466 section 2.1).
+    base = ParseContext(registry=default_registry())
+    for text in (f"a STATUS INBOX (MESSAGES {item})", f'a LIST "" * RETURN (STATUS ({item}))'):
+        with pytest.raises(RemoteProtocolError, match="unknown STATUS item") as info:
+            parse(text, ctx=base)
+        assert (info.value.tag, info.value.status) == ("a", "BAD")
+    command = parse(f"a STATUS INBOX (MESSAGES {item.lower()})")
+    assert command == Status(tag="a", mailbox="INBOX", items=(StatusItem.MESSAGES, item))
+    assert isinstance(command, Status)
+    assert command.items[1] is StatusItem(item)
+    base_items = "MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE RECENT"
+    assert parse(f'a STATUS "INBOX" ({base_items})', ctx=base) == Status(
+        tag="a", mailbox="INBOX", items=tuple(StatusItem(i) for i in base_items.split())
+    )
+
+
 # -- malformed commands ------------------------------------------------------------------------
 
 MALFORMED = [
@@ -1361,6 +1382,37 @@ def test_generic_modifier_simple_values(value: str) -> None:
     assert_round_trip(command)
 
 
+@pytest.mark.parametrize(
+    ("text", "literals"),
+    [
+        ("a1 SELECT INBOX (QRESYNC (1 2 41,43:%11))", ()),
+        ("a1 SELECT INBOX (QRESYNC (1 2 41,\\3:211))", ()),
+        ("a1 SELECT INBOX (QRESYNC (1 20050715194[45000 3))", ()),
+        ("a1 CREATE foo (USE (NIL\\Drafts))", ()),
+        ("a1 CREATE foo (USE (\\Draft[s))", ()),
+        ("a1 SELECT INBOX (QRESYNC (1 ~{3}))", (b"a\x00c",)),
+    ],
+)
+def test_generic_modifier_list_values_must_be_writable(
+    text: str, literals: tuple[bytes, ...]
+) -> None:
+    # tagged-ext-comp holds astrings (and, by extensions, sequence sets and \names), never a
+    # literal8: whatever the server accepts, the client must be able to write back.
+    with pytest.raises(RemoteProtocolError, match="modifier") as info:
+        parse(text, *literals)
+    assert info.value.tag == "a1"
+    parse(text, *literals, ctx=ParseContext(registry=REGISTRY, strict=False))
+
+
+def test_generic_modifier_list_values() -> None:
+    command = parse('a1 CREATE foo (USE (\\Drafts x] "q" 1:* ({3})))', b"lit")
+    assert isinstance(command, Create)
+    assert command.params == (
+        Modifier(name="USE", value=("\\Drafts", "x]", b"q", "1:*", (b"lit",))),
+    )
+    assert_round_trip(command)
+
+
 def test_base_grammar_refuses_condstore_modifiers() -> None:
     registry = default_registry()
     ctx = ParseContext(registry=registry)
@@ -1405,6 +1457,15 @@ def test_tags_with_open_brackets_are_not_written(tag: str) -> None:
 def test_store_mode_must_be_a_store_mode() -> None:
     with pytest.raises(LocalProtocolError):
         encode(Store(tag="a", sequence_set=SequenceSet.of(1), mode=cast(StoreMode, "*"), flags=()))
+
+
+def test_escaped_backslash_before_a_letter_reads_back_strictly() -> None:
+    # The server tokenizes strictly (imap_wire._api, ServerConnection); "a\\\\ice" is the
+    # valid quoted form of a\ice, as the writer sends it.
+    data = encode(Login(tag="a", username="a\\ice", password="pw"))
+    assert data == b'a LOGIN "a\\\\ice" pw\r\n'
+    values = tokenize([data[:-2]], [], LIMITS, strict=True)
+    assert parse_command_values(values, CTX) == Login(tag="a", username="a\\ice", password="pw")
 
 
 # -- what the writer refuses -------------------------------------------------------------------
@@ -1453,6 +1514,7 @@ _SEQ = SequenceSet.of(1)
         Search(tag="a", criteria=Key.subject("a\x00b")),
         Search(tag="a", criteria=Key.header("X\x00", "")),
         Select(tag="a", mailbox="x", params=(Modifier(name="X", value=(b"\x00",)),)),
+        Select(tag="a", mailbox="x", params=(Modifier(name="X", value=(Literal8(b"a"),)),)),
         # A charset announced must fit the text (the server checks it) and be printable.
         Search(tag="a", criteria=Key.subject("café"), charset="US-ASCII"),
         Search(tag="a", criteria=Key.subject("\udcff"), charset="UTF-8"),

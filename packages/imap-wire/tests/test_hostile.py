@@ -205,3 +205,27 @@ def test_login_command_round_trips_after_all_this() -> None:
     assert parse_command(encode_command(Login(tag="a1", username="u", password="p w"))) == Login(
         tag="a1", username="u", password="p w"
     )
+
+
+def test_writers_refuse_what_would_read_back_differently() -> None:
+    from imap_wire import OtherCode, Response, SearchResponse
+
+    refused: list[Response] = [
+        StatusResponse(tag="[x]", status=ResponseStatus.OK, text="t"),
+        StatusResponse(
+            tag="a1", status=ResponseStatus.OK, code=OtherCode(name="X", text="\ud800"), text="t"
+        ),
+        SearchResponse(numbers=(1 << 40,)),
+    ]
+    for response in refused:
+        with pytest.raises(LocalProtocolError):
+            encode_response(response)
+
+
+def test_unescaped_backslashes_from_servers_are_kept() -> None:
+    from imap_wire import parse_response
+
+    status = parse_response(b'* STATUS "INBOX\\Sub" (MESSAGES 1)\r\n')
+    assert status.mailbox == "INBOX\\Sub"  # type: ignore[union-attr]
+    listed = parse_response(b'* LIST () "/" "a\\"b\\\\c"\r\n')
+    assert listed.mailbox == 'a"b\\c'  # type: ignore[union-attr]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._commands import Command, parse_command_values
-from ._encoding import LiteralMode, WireWriter
+from ._encoding import LiteralMode, written
 from ._framer import Framer, Line, line_tag
 from ._limits import DEFAULT_CLIENT_LIMITS, DEFAULT_SERVER_LIMITS, Limits
 from ._registry import ParseContext, Registry, default_registry
@@ -105,8 +105,7 @@ def encode_command(
     >>> encode_command(Noop(tag="a2"))
     b'a2 NOOP\\r\\n'
     """
-    w = WireWriter(literal_mode=literal_mode, utf8=utf8)
-    command.write(w)
+    w = written(command, literal_mode=literal_mode, utf8=utf8)
     parts = [p for p, _ in w.parts()]
     if not all(isinstance(p, bytes) for p in parts):
         raise LocalProtocolError("the command streams a literal: send it with ClientConnection")
@@ -120,6 +119,4 @@ def encode_response(response: Response, *, utf8: bool = False) -> bytes:
     >>> encode_response(ExistsResponse(count=4))
     b'* 4 EXISTS\\r\\n'
     """
-    w = WireWriter(literal_mode=LiteralMode.RESPONSE, utf8=utf8)
-    response.write(w)
-    return w.getvalue()
+    return written(response, literal_mode=LiteralMode.RESPONSE, utf8=utf8).getvalue()

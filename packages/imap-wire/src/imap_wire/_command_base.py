@@ -31,6 +31,12 @@ __all__ = ["Command", "UidCommand"]
 TAG_PATTERN = sectioned_atom_pattern(
     r'[^\x00-\x20\x7f-\U0010ffff(){%*"\\+\[]', r'[^\x00-\x20\x7f-\U0010ffff(){%*"\\+\[\]]'
 )
+# status-att of RFC 9051 section 9, and RECENT of RFC 3501. HIGHESTMODSEQ (CONDSTORE, RFC 7162)
+# and APPENDLIMIT (RFC 7889) are extensions: like any other, known once registered as
+# ("STATUS-ITEM", NAME) (RFC 4466 section 2.1: a BAD for what the server does not support).
+_BASE_STATUS_ITEMS = {
+    i.value: i for i in StatusItem if i not in (StatusItem.HIGHESTMODSEQ, StatusItem.APPENDLIMIT)
+}
 _STATUS_ITEMS = {i.value: i for i in StatusItem}
 # An astring's atom form is 1*ASTRING-CHAR: the tokenizer's atoms may also hold list-wildcards,
 # "\" and 8-bit characters. ("[" is an ATOM-CHAR; the tokenizer keeps "[...]" in its atom.)
@@ -213,18 +219,21 @@ def sequence_set_arg(cursor: Cursor) -> SequenceSet:
 
 
 def status_items_of(items: list[Value], ctx: ParseContext) -> tuple[str, ...]:
-    """Parse ``status-att *(SP status-att)``: known items and registered ``STATUS-ITEM`` names."""
+    """Parse ``status-att *(SP status-att)``: base items and registered ``STATUS-ITEM`` names.
+
+    A registered name that is a `StatusItem` (``HIGHESTMODSEQ``) is returned as that member.
+    """
     if not items:
         raise RemoteProtocolError("empty STATUS item list")
     out: list[str] = []
     known = ctx.registry.modifiers
     for v in items:
         name = as_atom(v, "STATUS item").upper()
-        item = _STATUS_ITEMS.get(name)
+        item = _BASE_STATUS_ITEMS.get(name)
         if item is not None:
             out.append(item)
         elif ("STATUS-ITEM", name) in known:
-            out.append(name)
+            out.append(_STATUS_ITEMS.get(name, name))
         else:
             raise RemoteProtocolError(f"unknown STATUS item{error_keyword(name)}")
     return tuple(out)

@@ -301,7 +301,8 @@ def parse_command_values(values: list[Value], ctx: ParseContext) -> Command:
 
     Raises:
         RemoteProtocolError: The line is not a valid command: a missing or invalid tag, an
-            unknown command, malformed or extra arguments. Its ``tag`` is the command's tag
+            unknown command, malformed or extra arguments, and (strict) an 8-bit atom or a
+            NUL outside a literal8 anywhere (`check_octets`). Its ``tag`` is the command's tag
             whenever the tag could be read, so the server answers ``<tag> BAD``
             (``NO [BADCHARSET]`` for an unsupported SEARCH charset).
     """

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from ._commands import Authenticate, Command, Idle, StartTLS, parse_command_values
-from ._encoding import LiteralMode, LiteralSource, WireWriter
+from ._encoding import LiteralMode, LiteralSource, written
 from ._framer import Framer, Line, LiteralAnnounced, LiteralChunk, LiteralStarted, line_tag
 from ._limits import DEFAULT_CLIENT_LIMITS, DEFAULT_SERVER_LIMITS, Limits
 from ._registry import ParseContext, Registry, default_registry
@@ -398,8 +398,7 @@ class ServerConnection(_Base):
         SASL response or ``DONE``; ``* ENABLED UTF8=ACCEPT`` switches mailbox names to UTF-8;
         a ``PREAUTH`` greeting authenticates; ``BYE`` ends the connection.
         """
-        w = WireWriter(literal_mode=LiteralMode.RESPONSE, utf8=self.utf8)
-        response.write(w)
+        w = written(response, literal_mode=LiteralMode.RESPONSE, utf8=self.utf8)
         if type(response) is StatusResponse:
             self._after_status(response)
         elif type(response) is ContinuationRequest:
@@ -472,8 +471,7 @@ class ClientConnection(_Base):
             raise LocalProtocolError(f"{name} is not valid in the {self.state.name} state")
         if command.tag in self._pending:
             raise LocalProtocolError(f"tag {command.tag!r} is already in use")
-        w = WireWriter(literal_mode=self.literal_mode, utf8=self.utf8)
-        command.write(w)
+        w = written(command, literal_mode=self.literal_mode, utf8=self.utf8)
         self._pending[command.tag] = name
         parts = w.parts()
         return EncodedCommand(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
 from ._mutf7 import encode_mailbox_name
 from .errors import LocalProtocolError
@@ -180,7 +181,11 @@ class WireWriter:
             self.string(data)
 
     def literal(self, data: bytes, *, binary: bool = False) -> None:
-        """Append a literal (literal8 with ``binary``), following the literal mode."""
+        """Append a literal (literal8 with ``binary``), following the literal mode.
+
+        NUL is not refused here: command writers refuse it where the grammar does, and a
+        server may have to send stored text that holds one (clients read it).
+        """
         self._announce(len(data), binary)
         self._buf += data
 
@@ -250,6 +255,28 @@ def in_range(n: int, minimum: int, maximum: int, what: str) -> int:
     if not minimum <= n <= maximum:
         raise LocalProtocolError(f"{what} out of range: {n}")
     return n
+
+
+class Writable(Protocol):
+    """Anything that writes itself: commands, responses and their parts."""
+
+    def write(self, w: WireWriter) -> None:
+        """Write the value."""
+
+
+def written(value: Writable, *, literal_mode: LiteralMode, utf8: bool) -> WireWriter:
+    """Write a whole command or response into a new `WireWriter`.
+
+    Raises:
+        LocalProtocolError: The value cannot be expressed on the wire, text with lone
+            surrogates included (whichever writer met it).
+    """
+    w = WireWriter(literal_mode=literal_mode, utf8=utf8)
+    try:
+        value.write(w)
+    except UnicodeEncodeError:
+        raise LocalProtocolError("text holds a lone surrogate and cannot be encoded") from None
+    return w
 
 
 def is_atom(text: str) -> bool:

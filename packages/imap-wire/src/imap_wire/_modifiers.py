@@ -71,11 +71,18 @@ def is_simple_value(text: str) -> bool:
     return True
 
 
-def _holds_nul(value: ExtValue) -> bool:
+def _has_literal8(v: Value) -> bool:
+    if type(v) is list:
+        return any(_has_literal8(x) for x in v)
+    return type(v) is Literal8
+
+
+def _unwritable_string(value: ExtValue) -> bool:
     if isinstance(value, tuple):
-        return any(_holds_nul(v) for v in value)
-    # Only a literal8 may carry NUL (RFC 9051 section 9, note 3).
-    return isinstance(value, bytes) and type(value) is not Literal8 and b"\0" in value
+        return any(_unwritable_string(v) for v in value)
+    # tagged-ext-val has no literal8 (RFC 4466 section 3), and only a literal8 may carry NUL
+    # (RFC 9051 section 9, note 3).
+    return isinstance(value, bytes) and (type(value) is Literal8 or b"\0" in value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,7 +104,7 @@ class Modifier:
         Raises:
             LocalProtocolError: The name is not an atom, or the value cannot be written so
                 that `parse_generic_modifier` reads it back (a bare string, a bare atom that
-                is not a number or sequence set, a string holding NUL).
+                is not a number or sequence set, a literal8, a string holding NUL).
         """
         w.atom(self.name)
         value = self.value
@@ -107,8 +114,8 @@ class Modifier:
             raise LocalProtocolError(
                 f"the value of {self.name} must be a number, a sequence set or a list"
             )
-        if _holds_nul(value):
-            raise LocalProtocolError(f"the value of {self.name} holds a NUL outside a literal8")
+        if _unwritable_string(value):
+            raise LocalProtocolError(f"the value of {self.name} holds a literal8 or a NUL")
         w.sp()
         write_ext_value(w, value)
 
@@ -130,12 +137,27 @@ def parse_generic_modifier(name: str, cursor: Cursor, ctx: ParseContext) -> Modi
 
     Raises:
         RemoteProtocolError: The value holds a streamed literal, or (strict) a bare value
-            is neither a number64 nor a sequence set.
+            is neither a number64 nor a sequence set, or a list holds a literal8 or an atom
+            that is not an astring, a sequence set or a flag-like ``\\name``.
     """
     v = cursor.peek()
     if type(v) is list:
         cursor.pos += 1
-        return Modifier(name=name, value=ext_value(v))
+        if ctx.strict and _has_literal8(v):
+            # tagged-ext-val has no literal8 (RFC 4466 section 3).
+            raise RemoteProtocolError(f"a literal8 in the value of modifier{error_keyword(name)}")
+        value = ext_value(v)
+        if ctx.strict:
+            # Every atom must be one the writer can send back (tagged-ext-comp is astrings,
+            # plus the sequence sets and flag-like names extensions put there): what a
+            # server accepts a client must be able to write.
+            try:
+                write_ext_value(WireWriter(), value)
+            except LocalProtocolError:
+                raise RemoteProtocolError(
+                    f"invalid value of modifier{error_keyword(name)}"
+                ) from None
+        return Modifier(name=name, value=value)
     if type(v) is str and v[:1] in _SIMPLE_FIRST:
         if ctx.strict and not is_simple_value(v):
             raise RemoteProtocolError(f"invalid value of modifier{error_keyword(name)}")

@@ -451,7 +451,7 @@ class SearchResponse:
         _untagged(w, b"SEARCH")
         for n in self.numbers:
             w.sp()
-            w.number(n)
+            w.number(in_range(n, 1, UINT32, "SEARCH number"))
         if self.modseq is not None:
             if not self.numbers:
                 raise LocalProtocolError("SEARCH (MODSEQ) needs at least one number")

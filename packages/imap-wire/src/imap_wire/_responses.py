@@ -131,7 +131,8 @@ _TAGGED_STATUSES = frozenset({ResponseStatus.OK, ResponseStatus.NO, ResponseStat
 # tag = 1*<any ASTRING-CHAR except "+">. Unlike a command's tag (see
 # `imap_wire._command_base.TAG_PATTERN`), it may hold "[": the tag of a response is cut out
 # of the raw line, never tokenized.
-_TAG = re.compile(r'[^\x00-\x20\x7f-\U0010ffff(){%*"\\+]+\Z')
+# A tag as commands carry it (no "[": a line starting "[x]" would read as a response code).
+_TAG = re.compile(r'[^\x00-\x20\x7f-\U0010ffff(){%*"\\+\[]+\Z')
 # A line whose text ends like this announces a literal to the framer.
 _LITERAL_END = re.compile(rb"~?\{[0-9]+\+?\}\Z")
 _BAD_TEXT = re.compile(rb"[\x00\r\n]")

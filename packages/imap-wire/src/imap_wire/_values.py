@@ -85,7 +85,9 @@ _TOKEN = re.compile(
     + (rb"|\[" + _ATOM_CHAR + rb"*")
     + rb"|[^ ]"
 )
-_UNESCAPE = re.compile(rb"\\(.)")
+# Only \" and \\ are escapes (RFC 9051 section 9); a backslash before anything else is kept,
+# as some servers send unescaped backslashes in mailbox names ("INBOX\Sub").
+_UNESCAPE = re.compile(rb'\\(["\\])')
 
 
 def tokenize(
@@ -104,10 +106,11 @@ def tokenize(
         literals: The literals, one per announcement, in order.
         limits: Depth and item-count limits.
         start: Offset in the first segment where tokenizing starts.
-        strict: Also refuse what RFC 9051 section 9 forbids but a tolerant reader can still
-            read unambiguously: values not separated by a space (``LOGIN"a""b"``), and
-            quoted-string escapes other than ``\\"`` and ``\\\\`` (servers parse commands
-            strictly, so that nothing in front of them reads a command differently).
+        strict: Also refuse what RFC 9051 section 9 forbids and a reader could take two
+            ways: values not separated by a space (``LOGIN"a""b"``), and quoted-string
+            escapes other than ``\\"`` and ``\\\\`` (servers parse commands
+            strictly, so that nothing in front of them reads a command differently). Extra
+            spaces stay accepted: they cannot change what a command means.
 
     Returns:
         The top-level values.
@@ -193,7 +196,7 @@ def tokenize(
 
 
 _LARGE_SEGMENT = 1 << 16
-_BAD_ESCAPE = re.compile(rb'\\[^"\\]')
+_VALID_ESCAPE = re.compile(rb'\\["\\]')
 
 
 def _bounded_tokens(seg: bytes, pos: int, budget: int) -> list[bytes]:
@@ -215,7 +218,7 @@ def _check_strict(segments: list[bytes], start: int) -> None:
             first = tok[0]
             if m.start() == prev_end and not prev_open and first != 41:
                 raise RemoteProtocolError("missing space between values")
-            if first == 34 and b"\\" in tok and _BAD_ESCAPE.search(tok, 1, len(tok) - 1):
+            if first == 34 and b"\\" in tok and b"\\" in _VALID_ESCAPE.sub(b"", tok[1:-1]):
                 raise RemoteProtocolError("invalid escape in quoted string")
             prev_end = m.end()
             prev_open = tok == b"("
