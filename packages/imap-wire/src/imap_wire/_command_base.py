@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ._encoding import WireWriter, is_atom, is_flag, sectioned_atom_pattern
+from ._encoding import TAG_PATTERN, WireWriter, is_atom, is_flag
 from ._flags import parse_flag
 from ._mailbox import parse_list_mailbox, parse_mailbox
 from ._modifiers import Modifier, error_keyword, parse_modifiers
@@ -24,13 +24,6 @@ from .errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = ["Command", "UidCommand"]
 
-#: ``tag = 1*<any ASTRING-CHAR except "+">`` (RFC 9051 section 9), with any "[" closed by a
-#: "]" within the tag ("a[1]", not "a[1"): the tokenizer reads "[...]" as a section that runs
-#: to the next "]" on the line, so an unclosed "[" might not read back as written. Both sides
-#: use this pattern, so every tag a server accepts a client can write.
-TAG_PATTERN = sectioned_atom_pattern(
-    r'[^\x00-\x20\x7f-\U0010ffff(){%*"\\+\[]', r'[^\x00-\x20\x7f-\U0010ffff(){%*"\\+\[\]]'
-)
 # status-att of RFC 9051 section 9, and RECENT of RFC 3501. HIGHESTMODSEQ (CONDSTORE, RFC 7162)
 # and APPENDLIMIT (RFC 7889) are extensions: like any other, known once registered as
 # ("STATUS-ITEM", NAME) (RFC 4466 section 2.1: a BAD for what the server does not support).

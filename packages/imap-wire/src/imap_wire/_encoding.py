@@ -16,6 +16,7 @@ from ._mutf7 import encode_mailbox_name
 from .errors import LocalProtocolError
 
 __all__ = [
+    "TAG_PATTERN",
     "UINT32",
     "UINT63",
     "LiteralMode",
@@ -306,6 +307,18 @@ def sectioned_atom_pattern(char: str, section_char: str, *, prefix: str = "") ->
     """
     section = rf"\[{section_char}*\]"
     return re.compile(rf"{prefix}(?:{char}+(?:{section}{char}*)*|{section}{char}*)\Z")
+
+
+#: ``tag = 1*<any ASTRING-CHAR except "+">`` (RFC 9051 section 9), ASCII, with any "[" closed
+#: by a "]" within the tag ("a[1]", not "a[1": the tokenizer reads "[...]" as a section that
+#: runs to the next "]"), and not starting with "[" (a response line starting "[" is read as a
+#: response code some servers send without "* OK"). Commands and responses share it, so every
+#: tag a server accepts it can answer, and a client can write.
+TAG_PATTERN = sectioned_atom_pattern(
+    r'[^\x00-\x20\x7f-\U0010ffff(){%*"\\+\[]',
+    r'[^\x00-\x20\x7f-\U0010ffff(){%*"\\+\[\]]',
+    prefix=r"(?!\[)",
+)
 
 
 def _octets(value: str | bytes) -> bytes:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum, auto
 
+from ._encoding import TAG_PATTERN
 from ._limits import Limits
 from ._values import StreamedLiteral
 from .errors import LimitExceeded
@@ -18,9 +19,9 @@ from .errors import LimitExceeded
 __all__ = ["Framer", "Line", "LiteralAnnounced", "LiteralChunk", "LiteralStarted"]
 
 _LITERAL_MARK = re.compile(rb"(~?)\{([0-9]{1,20})(\+?)\}\Z")
-# A tag the writer can echo (ASTRING-CHARs but "+" and "[", ASCII, bounded), then a command
-# name: what an error response may repeat of a line it refuses.
-_TAG = re.compile(rb"([!#$&',\-./0-9:;<=>?@A-Z\]^_`a-z|}~]{1,64})(?= |\Z)(?: ([A-Za-z]{1,32}))?")
+# The first word of a line and the command name after it, bounded: what an error response
+# may repeat of a line it refuses (the word only if it is a tag the writer can echo).
+_TAG = re.compile(rb"([\x21-\x7e]{1,64})(?= |\Z)(?: ([A-Za-z]{1,32}))?")
 _COMPACT_AT = 1 << 16
 
 
@@ -75,7 +76,10 @@ class LiteralChunk:
 def line_tag(text: bytes) -> str | None:
     """Return the tag a command line starts with, if it has one (for error responses)."""
     m = _TAG.match(text)
-    return m.group(1).decode("ascii", "replace") if m else None
+    if m is None:
+        return None
+    tag = m.group(1).decode("ascii")
+    return tag if TAG_PATTERN.match(tag) else None
 
 
 class _Mode(Enum):
@@ -431,7 +435,7 @@ class Framer:
         if not self._segments:
             return None, None
         m = _TAG.match(self._segments[0])
-        if not m:
+        if not m or not TAG_PATTERN.match(m.group(1).decode("ascii")):
             return None, None
         cmd = m.group(2)
-        return m.group(1).decode("ascii", "replace"), cmd.decode("ascii").upper() if cmd else None
+        return m.group(1).decode("ascii"), cmd.decode("ascii").upper() if cmd else None

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from . import _response_data
-from ._encoding import UINT32, WireWriter, in_range, is_atom
+from ._encoding import TAG_PATTERN, UINT32, WireWriter, in_range, is_atom
 from ._fetch import FetchResponse
 from ._limits import DEFAULT_CLIENT_LIMITS, Limits
 from ._registry import ParseContext, Registry
@@ -128,11 +128,6 @@ class ResponseStatus(enum.StrEnum):
 _STATUSES = {s.value: s for s in ResponseStatus}
 _TAGGED_STATUSES = frozenset({ResponseStatus.OK, ResponseStatus.NO, ResponseStatus.BAD})
 
-# tag = 1*<any ASTRING-CHAR except "+">. Unlike a command's tag (see
-# `imap_wire._command_base.TAG_PATTERN`), it may hold "[": the tag of a response is cut out
-# of the raw line, never tokenized.
-# A tag as commands carry it (no "[": a line starting "[x]" would read as a response code).
-_TAG = re.compile(r'[^\x00-\x20\x7f-\U0010ffff(){%*"\\+\[]+\Z')
 # A line whose text ends like this announces a literal to the framer.
 _LITERAL_END = re.compile(rb"~?\{[0-9]+\+?\}\Z")
 _BAD_TEXT = re.compile(rb"[\x00\r\n]")
@@ -192,7 +187,7 @@ class StatusResponse:
         if self.tag is None:
             w.raw(b"* ")
         else:
-            if not _TAG.match(self.tag):
+            if not TAG_PATTERN.match(self.tag):
                 raise LocalProtocolError(f"invalid tag {self.tag!r}")
             if status not in _TAGGED_STATUSES:
                 raise LocalProtocolError(f"{status} cannot be tagged")
@@ -416,7 +411,7 @@ def _parse_general(
     status = _STATUSES.get(keyword)
     if raw_tag != b"*":
         tag = raw_tag.decode("utf-8", "surrogateescape")
-        if ctx.strict and not _TAG.match(tag):
+        if ctx.strict and not TAG_PATTERN.match(tag):
             raise RemoteProtocolError("invalid tag")
         if raw_number is not None or status not in _TAGGED_STATUSES:
             raise RemoteProtocolError("a tagged response must be OK, NO or BAD")
