@@ -38,7 +38,6 @@ from typing import ClassVar
 
 from . import _mailbox_commands, _message_commands
 from ._command_base import (
-    TAG_PATTERN,
     Command,
     astring_of,
     atom_arg,
@@ -48,7 +47,7 @@ from ._command_base import (
     string_of,
     text_of,
 )
-from ._encoding import WireWriter
+from ._encoding import TAG_PATTERN, WireWriter
 from ._mailbox_commands import (
     Append,
     Create,
