@@ -166,16 +166,17 @@ class _Base:
         registry: Registry | None,
         limits: Limits,
         stream_threshold: int,
-        decide: bool,
-        strict: bool,
-        utf8: bool,
+        *,
+        server: bool,
     ) -> None:
         self.registry = registry if registry is not None else default_registry()
         self.limits = limits
         self.states = StateMachine(extra_commands=self.registry.command_states)
-        self._framer = Framer(limits, stream_threshold=stream_threshold, decide_literals=decide)
-        self._strict = strict
-        self._ctx = ParseContext(registry=self.registry, utf8=utf8, strict=strict)
+        # A server decides on each literal before its "+", and parses commands strictly; a
+        # client reads whatever literals come, and parses responses tolerantly.
+        self._framer = Framer(limits, stream_threshold=stream_threshold, decide_literals=server)
+        self._strict = server
+        self._ctx = ParseContext(registry=self.registry, utf8=False, strict=server)
         self._closed_reported = False
         self._pending: dict[str, str] = {}
 
@@ -203,7 +204,7 @@ class _Base:
 
     def _closed(self) -> ConnectionClosed:
         if self._framer.in_line or self._framer.buffered:
-            self._framer = Framer(self.limits, stream_threshold=0, decide_literals=False)
+            self._framer = self._framer.fresh()
             self._framer.eof = True
             raise RemoteProtocolError("connection closed in the middle of a line", fatal=True)
         self.states.bye()
@@ -242,7 +243,7 @@ class ServerConnection(_Base):
         stream_literals_over: int = DEFAULT_STREAM_THRESHOLD,
         literal_minus: bool = False,
     ) -> None:
-        super().__init__(registry, limits, stream_literals_over, True, True, False)
+        super().__init__(registry, limits, stream_literals_over, server=True)
         self._framer.literal_minus = literal_minus
         self.literal_policy = literal_policy
         # The AUTHENTICATE, IDLE or STARTTLS command in progress, and whether a continuation
@@ -450,7 +451,7 @@ class ClientConnection(_Base):
         stream_literals_over: int = DEFAULT_STREAM_THRESHOLD,
         literal_mode: LiteralMode = LiteralMode.SYNC,
     ) -> None:
-        super().__init__(registry, limits, stream_literals_over, False, False, False)
+        super().__init__(registry, limits, stream_literals_over, server=False)
         self.literal_mode = literal_mode
         self._initial_literal_mode = literal_mode
         self.capabilities: frozenset[str] = frozenset()
