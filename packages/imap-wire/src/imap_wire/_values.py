@@ -120,8 +120,6 @@ def tokenize(
             string, stray octets).
         LimitExceeded: Nesting or item count over the limits.
     """
-    if strict:
-        _check_strict(segments, start)
     top: list[Value] = []
     append = top.append
     # The appends of the enclosing lists, restored at each ")".
@@ -133,9 +131,8 @@ def tokenize(
     findall = _TOKEN.findall
     for seg_no, seg in enumerate(segments):
         pos = start if seg_no == 0 else 0
-        if len(seg) - pos > _LARGE_SEGMENT:
-            # Stop at the item limit instead of building every token of a huge line first.
-            toks = _bounded_tokens(seg, pos, limits.max_items - count)
+        if strict or len(seg) - pos > _LARGE_SEGMENT:
+            toks = _scanned_tokens(seg, pos, limits.max_items - count, strict)
         else:
             toks = findall(seg, pos)
         count += len(toks)
@@ -199,22 +196,19 @@ _LARGE_SEGMENT = 1 << 16
 _VALID_ESCAPE = re.compile(rb'\\["\\]')
 
 
-def _bounded_tokens(seg: bytes, pos: int, budget: int) -> list[bytes]:
+def _scanned_tokens(seg: bytes, pos: int, budget: int, strict: bool) -> list[bytes]:
+    """Tokenize one segment token by token: stop past ``budget`` tokens (rather than build
+    every token of a huge line first) and, when ``strict``, check what `tokenize` says.
+    """
     toks: list[bytes] = []
+    prev_end = -1
+    prev_open = True
     for m in _TOKEN.finditer(seg, pos):
-        toks.append(m.group())
+        tok = m.group()
+        toks.append(tok)
         if len(toks) > budget:
             break
-    return toks
-
-
-def _check_strict(segments: list[bytes], start: int) -> None:
-    """Refuse adjacent values and escapes the grammar forbids (see `tokenize`)."""
-    for seg_no, seg in enumerate(segments):
-        prev_end = -1
-        prev_open = True
-        for m in _TOKEN.finditer(seg, start if seg_no == 0 else 0):
-            tok = m.group()
+        if strict:
             first = tok[0]
             if m.start() == prev_end and not prev_open and first != 41:
                 raise RemoteProtocolError("missing space between values")
@@ -222,6 +216,7 @@ def _check_strict(segments: list[bytes], start: int) -> None:
                 raise RemoteProtocolError("invalid escape in quoted string")
             prev_end = m.end()
             prev_open = tok == b"("
+    return toks
 
 
 def describe(v: Value) -> str:
