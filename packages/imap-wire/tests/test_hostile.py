@@ -181,7 +181,12 @@ def test_a_huge_line_stops_at_the_item_limit() -> None:
 
 @pytest.mark.parametrize(
     "line",
-    [b'a1 LOGIN"user""pass"\r\n', b'a1 LOGIN ab"cd" x\r\n', b'a1 LOGIN "\\a\\d\\m" x\r\n'],
+    [
+        b'a1 LOGIN"user""pass"\r\n',
+        b'a1 LOGIN ab"cd" x\r\n',
+        b'a1 LOGIN "\\a\\d\\m" x\r\n',
+        b"a1 LOGIN {3}\r\nabcpw\r\n",
+    ],
 )
 def test_servers_refuse_what_a_lenient_reader_would_read_differently(line: bytes) -> None:
     with pytest.raises(RemoteProtocolError) as info:

@@ -132,7 +132,7 @@ def tokenize(
     for seg_no, seg in enumerate(segments):
         pos = start if seg_no == 0 else 0
         if strict or len(seg) - pos > _LARGE_SEGMENT:
-            toks = _scanned_tokens(seg, pos, limits.max_items - count, strict)
+            toks = _scanned_tokens(seg, pos, limits.max_items - count, strict, seg_no > 0)
         else:
             toks = findall(seg, pos)
         count += len(toks)
@@ -196,13 +196,16 @@ _LARGE_SEGMENT = 1 << 16
 _VALID_ESCAPE = re.compile(rb'\\["\\]')
 
 
-def _scanned_tokens(seg: bytes, pos: int, budget: int, strict: bool) -> list[bytes]:
+def _scanned_tokens(
+    seg: bytes, pos: int, budget: int, strict: bool, after_literal: bool
+) -> list[bytes]:
     """Tokenize one segment token by token: stop past ``budget`` tokens (rather than build
-    every token of a huge line first) and, when ``strict``, check what `tokenize` says.
+    every token of a huge line first) and, when ``strict``, check what `tokenize` says (a
+    segment after a literal goes on with a space or ")").
     """
     toks: list[bytes] = []
-    prev_end = -1
-    prev_open = True
+    prev_end = 0 if after_literal else -1
+    prev_open = not after_literal
     for m in _TOKEN.finditer(seg, pos):
         tok = m.group()
         toks.append(tok)
