@@ -247,7 +247,7 @@ class Framer:
         self._text_len += end - pos
         if self._text_len > self.limits.max_line_length:
             text = bytes(buf[pos:end])
-            tag = self._tag(self._segments[0] if self._segments else text)
+            tag = line_tag(self._segments[0] if self._segments else text)
             self._reset_line()
             m = _LITERAL_MARK.search(text[-32:])
             if m and self._peer_sends(m):
@@ -373,7 +373,7 @@ class Framer:
         if self._segments:
             tag = self._line_tag()
         else:
-            tag = self._tag(bytes(self._buf[self._pos : self._pos + 256]))
+            tag = line_tag(bytes(self._buf[self._pos : self._pos + 256]))
         self._reset_line()
         self._tail = b""
         self._mode = _Mode.DISCARD_LINE
@@ -424,12 +424,8 @@ class Framer:
         self._streamed = 0
         self._mode = _Mode.LINE
 
-    @staticmethod
-    def _tag(text: bytes) -> str | None:
-        return line_tag(text)
-
     def _line_tag(self) -> str | None:
-        return self._tag(self._segments[0]) if self._segments else None
+        return line_tag(self._segments[0]) if self._segments else None
 
     def _line_tag_command(self) -> tuple[str | None, str | None]:
         if not self._segments:

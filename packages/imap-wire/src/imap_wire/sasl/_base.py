@@ -122,3 +122,106 @@ class ServerMechanism(abc.ABC):
     def complete(self) -> bool:
         """True once the exchange ended in success."""
         ...
+
+
+class OneMessageClient(ClientMechanism):
+    """A client whose whole part is one message, sent as the initial response or after the
+    server's empty challenge (PLAIN, EXTERNAL, ANONYMOUS).
+
+    Subclasses compute the message and pass it to ``__init__``; it never shows in ``repr``.
+    """
+
+    __slots__ = ("_done", "_message")
+
+    def __init__(self, message: bytes) -> None:
+        self._message = message
+        self._done = False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(complete={self._done!r})"
+
+    def initial_response(self) -> bytes:
+        """Return the message."""
+        self._done = True
+        return self._message
+
+    def respond(self, challenge: bytes) -> bytes:
+        """Send the message after the server's empty challenge (no SASL-IR).
+
+        Raises:
+            SaslError: The challenge is not empty, or the message was already sent.
+        """
+        if self._done or challenge:
+            raise SaslError(f"unexpected {self.name} challenge")
+        return self.initial_response()
+
+    @property
+    def complete(self) -> bool:
+        """True once the message was produced."""
+        return self._done
+
+
+class VerifyingServer(ServerMechanism):
+    """A server that records who it verified: the identities and the state of the exchange.
+
+    Subclasses move ``_state`` on from ``"new"`` and call `_succeed` once the client is
+    verified (``"failed"`` marks an exchange that can only fail from then on).
+    """
+
+    __slots__ = ("_authcid", "_authzid", "_state")
+
+    def __init__(self) -> None:
+        self._authcid: str | None = None
+        self._authzid: str | None = None
+        self._state = "new"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(authcid={self._authcid!r}, complete={self.complete!r})"
+
+    def _succeed(self, authcid: str, authzid: str | None = None) -> None:
+        self._authcid = authcid
+        self._authzid = authcid if authzid is None else authzid
+        self._state = "done"
+
+    @property
+    def authcid(self) -> str | None:
+        """The verified authentication identity."""
+        return self._authcid
+
+    @property
+    def authzid(self) -> str | None:
+        """The identity to act as: the one requested, or `authcid` when none was."""
+        return self._authzid
+
+    @property
+    def complete(self) -> bool:
+        """True once the client was verified."""
+        return self._state == "done"
+
+
+class OneMessageServer(VerifyingServer):
+    """A server for mechanisms whose client sends one message: as its initial response, or
+    after an empty challenge. Subclasses verify it in `_finish`.
+    """
+
+    __slots__ = ()
+
+    def start(self, initial_response: bytes | None) -> bytes | None:
+        """Take the initial response, or ask for the message with an empty challenge."""
+        if self._state != "new":
+            raise SaslError(f"{self.name} exchange already started")
+        if initial_response is None:
+            self._state = "waiting"
+            return b""
+        return self._finish(initial_response)
+
+    def respond(self, response: bytes) -> bytes | None:
+        """Take the message sent after the empty challenge."""
+        if self._state != "waiting":
+            raise SaslError(f"unexpected {self.name} response")
+        return self._finish(response)
+
+    @abc.abstractmethod
+    def _finish(self, message: bytes) -> bytes | None:
+        """Verify the client's message; return a further challenge, or None on success."""
+        ...

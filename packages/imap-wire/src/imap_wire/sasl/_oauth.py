@@ -7,12 +7,13 @@ error as a challenge; the client acknowledges it (an empty response for XOAUTH2,
 
 from __future__ import annotations
 
+import abc
 import json
 import re
 from collections.abc import Callable
 from typing import ClassVar
 
-from ._base import ClientMechanism, SaslError, ServerMechanism
+from ._base import ClientMechanism, OneMessageServer, SaslError
 
 __all__ = [
     "OAuthBearerClient",
@@ -117,34 +118,21 @@ class _TokenClient(ClientMechanism):
         return self._state != "new"
 
 
-class _TokenServer(ServerMechanism):
+class _TokenServer(OneMessageServer):
     """Shared server logic: parse one message, validate, send an error challenge on failure."""
 
-    __slots__ = ("_authcid", "_authzid", "_state", "_validate", "error_json")
+    __slots__ = ("_validate", "error_json")
     _ACK: ClassVar[bytes]
 
     def __init__(self, validate_token: TokenValidator, error_json: bytes) -> None:
+        super().__init__()  # new -> waiting -> done | error -> failed
         self._validate = validate_token
         self.error_json = error_json
-        self._authcid: str | None = None
-        self._authzid: str | None = None
-        self._state = "new"  # new -> waiting -> done | error -> failed
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(authcid={self._authcid!r}, complete={self.complete!r})"
-
+    @abc.abstractmethod
     def _parse(self, message: bytes) -> tuple[str, bytes]:
         """Return the user and token of a client message."""
-        raise NotImplementedError
-
-    def start(self, initial_response: bytes | None) -> bytes | None:
-        """Take the initial response, or ask for it with an empty challenge."""
-        if self._state != "new":
-            raise SaslError(f"{self.name} exchange already started")
-        if initial_response is None:
-            self._state = "waiting"
-            return b""
-        return self._finish(initial_response)
+        ...
 
     def respond(self, response: bytes) -> bytes | None:
         """Take the client message, or its acknowledgement of the error challenge.
@@ -153,14 +141,12 @@ class _TokenServer(ServerMechanism):
             SaslError: The message is malformed, or the exchange ends in failure after the
                 client acknowledged the error.
         """
-        if self._state == "waiting":
-            return self._finish(response)
         if self._state == "error":
             self._state = "failed"
             if response != self._ACK:
                 raise SaslError(f"malformed {self.name} error acknowledgement")
             raise SaslError("invalid token")
-        raise SaslError(f"unexpected {self.name} response")
+        return super().respond(response)
 
     def _finish(self, message: bytes) -> bytes | None:
         self._state = "failed"
@@ -170,24 +156,8 @@ class _TokenServer(ServerMechanism):
         if not self._validate(user, token.decode("ascii")):
             self._state = "error"
             return self.error_json
-        self._authcid = self._authzid = user
-        self._state = "done"
+        self._succeed(user)
         return None
-
-    @property
-    def authcid(self) -> str | None:
-        """The user the token was accepted for."""
-        return self._authcid
-
-    @property
-    def authzid(self) -> str | None:
-        """Same as `authcid`."""
-        return self._authzid
-
-    @property
-    def complete(self) -> bool:
-        """True once the token was accepted."""
-        return self._state == "done"
 
 
 # --- XOAUTH2 (Google) ------------------------------------------------------------------------

@@ -14,7 +14,13 @@ import time
 from collections.abc import Callable
 from typing import ClassVar
 
-from ._base import ClientMechanism, SaslError, ServerMechanism
+from ._base import (
+    ClientMechanism,
+    OneMessageClient,
+    OneMessageServer,
+    SaslError,
+    VerifyingServer,
+)
 
 __all__ = [
     "AnonymousClient",
@@ -82,7 +88,7 @@ def _resolve_authzid(authcid: str, authzid: str, authorize: AuthorizeCallback | 
 # --- PLAIN (RFC 4616) ------------------------------------------------------------------------
 
 
-class PlainClient(ClientMechanism):
+class PlainClient(OneMessageClient):
     """Client side of PLAIN (RFC 4616): one message ``[authzid] NUL authcid NUL passwd``.
 
     PLAIN sends the password in the clear: use it only over TLS.
@@ -97,43 +103,21 @@ class PlainClient(ClientMechanism):
     """
 
     name: ClassVar[str] = "PLAIN"
-    __slots__ = ("_done", "_message")
+    __slots__ = ()
 
     def __init__(self, authcid: str, password: str, authzid: str = "") -> None:
-        self._message = b"\0".join(
-            (
-                _encode(authzid, "authzid", allow_empty=True),
-                _encode(authcid, "authcid"),
-                _encode(password, "password"),
+        super().__init__(
+            b"\0".join(
+                (
+                    _encode(authzid, "authzid", allow_empty=True),
+                    _encode(authcid, "authcid"),
+                    _encode(password, "password"),
+                )
             )
         )
-        self._done = False
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(complete={self._done!r})"
-
-    def initial_response(self) -> bytes:
-        """Return the whole PLAIN message (RFC 4616 section 2)."""
-        self._done = True
-        return self._message
-
-    def respond(self, challenge: bytes) -> bytes:
-        """Send the message after the server's empty challenge (no SASL-IR).
-
-        Raises:
-            SaslError: The challenge is not empty, or the message was already sent.
-        """
-        if self._done or challenge:
-            raise SaslError("unexpected PLAIN challenge")
-        return self.initial_response()
-
-    @property
-    def complete(self) -> bool:
-        """True once the message was produced."""
-        return self._done
 
 
-class PlainServer(ServerMechanism):
+class PlainServer(OneMessageServer):
     """Server side of PLAIN (RFC 4616).
 
     Args:
@@ -143,34 +127,14 @@ class PlainServer(ServerMechanism):
     """
 
     name: ClassVar[str] = "PLAIN"
-    __slots__ = ("_authcid", "_authorize", "_authzid", "_check", "_state")
+    __slots__ = ("_authorize", "_check")
 
     def __init__(
         self, check_password: PasswordCallback, authorize: AuthorizeCallback | None = None
     ) -> None:
+        super().__init__()
         self._check = check_password
         self._authorize = authorize
-        self._authcid: str | None = None
-        self._authzid: str | None = None
-        self._state = "new"  # new -> waiting -> done | failed
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(authcid={self._authcid!r}, complete={self.complete!r})"
-
-    def start(self, initial_response: bytes | None) -> bytes | None:
-        """Take the initial response, or ask for the message with an empty challenge."""
-        if self._state != "new":
-            raise SaslError("PLAIN exchange already started")
-        if initial_response is None:
-            self._state = "waiting"
-            return b""
-        return self._finish(initial_response)
-
-    def respond(self, response: bytes) -> bytes | None:
-        """Take the PLAIN message sent after the empty challenge."""
-        if self._state != "waiting":
-            raise SaslError("unexpected PLAIN response")
-        return self._finish(response)
 
     def _finish(self, message: bytes) -> bytes | None:
         self._state = "failed"
@@ -187,25 +151,8 @@ class PlainServer(ServerMechanism):
         password = _text(raw_password, "password")
         if not self._check(authcid, password):
             raise SaslError("authentication failed")
-        self._authzid = _resolve_authzid(authcid, authzid, self._authorize)
-        self._authcid = authcid
-        self._state = "done"
+        self._succeed(authcid, _resolve_authzid(authcid, authzid, self._authorize))
         return None
-
-    @property
-    def authcid(self) -> str | None:
-        """The verified user name."""
-        return self._authcid
-
-    @property
-    def authzid(self) -> str | None:
-        """The identity to act as: the requested authzid, or ``authcid`` when none was given."""
-        return self._authzid
-
-    @property
-    def complete(self) -> bool:
-        """True once the password was accepted."""
-        return self._state == "done"
 
 
 # --- LOGIN (draft-murchison-sasl-login) ------------------------------------------------------
@@ -254,7 +201,7 @@ class LoginClient(ClientMechanism):
         return self._sent == len(self._answers)
 
 
-class LoginServer(ServerMechanism):
+class LoginServer(VerifyingServer):
     """Server side of LOGIN (draft-murchison-sasl-login).
 
     An initial response, as some clients send, is taken as the user name.
@@ -264,19 +211,15 @@ class LoginServer(ServerMechanism):
     """
 
     name: ClassVar[str] = "LOGIN"
-    __slots__ = ("_authcid", "_check", "_state", "_username")
+    __slots__ = ("_check", "_username")
 
     USERNAME_PROMPT: ClassVar[bytes] = b"Username:"
     PASSWORD_PROMPT: ClassVar[bytes] = b"Password:"
 
     def __init__(self, check_password: PasswordCallback) -> None:
+        super().__init__()  # new -> username -> password -> done | failed
         self._check = check_password
         self._username: str | None = None
-        self._authcid: str | None = None
-        self._state = "new"  # new -> username -> password -> done | failed
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(authcid={self._authcid!r}, complete={self.complete!r})"
 
     def start(self, initial_response: bytes | None) -> bytes | None:
         """Prompt for the user name, or for the password when it came as initial response."""
@@ -304,25 +247,9 @@ class LoginServer(ServerMechanism):
             password = _text(response, "password")
             if not self._check(self._username, password):
                 raise SaslError("authentication failed")
-            self._authcid = self._username
-            self._state = "done"
+            self._succeed(self._username)  # LOGIN cannot ask for another identity
             return None
         raise SaslError("unexpected LOGIN response")
-
-    @property
-    def authcid(self) -> str | None:
-        """The verified user name."""
-        return self._authcid
-
-    @property
-    def authzid(self) -> str | None:
-        """Same as `authcid`: LOGIN cannot ask for another identity."""
-        return self._authcid
-
-    @property
-    def complete(self) -> bool:
-        """True once the password was accepted."""
-        return self._state == "done"
 
 
 # --- CRAM-MD5 (RFC 2195) ---------------------------------------------------------------------
@@ -381,7 +308,7 @@ class CramMd5Client(ClientMechanism):
         return self._done
 
 
-class CramMd5Server(ServerMechanism):
+class CramMd5Server(VerifyingServer):
     """Server side of CRAM-MD5 (RFC 2195).
 
     CRAM-MD5 needs the plaintext password (or the HMAC-MD5 inner and outer states, which are
@@ -396,7 +323,7 @@ class CramMd5Server(ServerMechanism):
     """
 
     name: ClassVar[str] = "CRAM-MD5"
-    __slots__ = ("_authcid", "_challenge", "_lookup", "_state")
+    __slots__ = ("_challenge", "_lookup")
 
     def __init__(
         self,
@@ -405,15 +332,11 @@ class CramMd5Server(ServerMechanism):
         *,
         challenge: bytes | None = None,
     ) -> None:
+        super().__init__()  # new -> waiting -> done | failed
         self._lookup = lookup_password
         if challenge is None:
             challenge = f"<{secrets.randbits(63)}.{time.time_ns()}@{hostname}>".encode()
         self._challenge = challenge
-        self._authcid: str | None = None
-        self._state = "new"  # new -> waiting -> done | failed
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(authcid={self._authcid!r}, complete={self.complete!r})"
 
     def start(self, initial_response: bytes | None) -> bytes | None:
         """Send the challenge (RFC 2195 section 2).
@@ -445,30 +368,14 @@ class CramMd5Server(ServerMechanism):
         expected = _cram_digest(password if password is not None else "", self._challenge)
         if not hmac.compare_digest(expected, digest) or password is None:
             raise SaslError("authentication failed")
-        self._authcid = username
-        self._state = "done"
+        self._succeed(username)  # CRAM-MD5 cannot ask for another identity
         return None
-
-    @property
-    def authcid(self) -> str | None:
-        """The verified user name."""
-        return self._authcid
-
-    @property
-    def authzid(self) -> str | None:
-        """Same as `authcid`: CRAM-MD5 cannot ask for another identity."""
-        return self._authcid
-
-    @property
-    def complete(self) -> bool:
-        """True once the digest matched."""
-        return self._state == "done"
 
 
 # --- EXTERNAL (RFC 4422 appendix A) ----------------------------------------------------------
 
 
-class ExternalClient(ClientMechanism):
+class ExternalClient(OneMessageClient):
     """Client side of EXTERNAL (RFC 4422 appendix A): identity comes from e.g. a TLS cert.
 
     Args:
@@ -476,37 +383,14 @@ class ExternalClient(ClientMechanism):
     """
 
     name: ClassVar[str] = "EXTERNAL"
-    __slots__ = ("_authzid", "_done")
+    __slots__ = ()
 
     def __init__(self, authzid: str = "") -> None:
-        self._authzid = _encode(authzid, "authzid", allow_empty=True)
-        self._done = False
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(complete={self._done!r})"
-
-    def initial_response(self) -> bytes:
-        """Return the authzid, possibly empty (RFC 4422 section A.1)."""
-        self._done = True
-        return self._authzid
-
-    def respond(self, challenge: bytes) -> bytes:
-        """Send the authzid after the server's empty challenge (no SASL-IR).
-
-        Raises:
-            SaslError: The challenge is not empty, or the authzid was already sent.
-        """
-        if self._done or challenge:
-            raise SaslError("unexpected EXTERNAL challenge")
-        return self.initial_response()
-
-    @property
-    def complete(self) -> bool:
-        """True once the authzid was produced."""
-        return self._done
+        # The message is the authzid, possibly empty (RFC 4422 section A.1).
+        super().__init__(_encode(authzid, "authzid", allow_empty=True))
 
 
-class ExternalServer(ServerMechanism):
+class ExternalServer(OneMessageServer):
     """Server side of EXTERNAL (RFC 4422 appendix A).
 
     Args:
@@ -517,34 +401,14 @@ class ExternalServer(ServerMechanism):
     """
 
     name: ClassVar[str] = "EXTERNAL"
-    __slots__ = ("_authcid", "_authorize", "_authzid", "_identity", "_state")
+    __slots__ = ("_authorize", "_identity")
 
     def __init__(
         self, external_identity: str | None, authorize: AuthorizeCallback | None = None
     ) -> None:
+        super().__init__()
         self._identity = external_identity
         self._authorize = authorize
-        self._authcid: str | None = None
-        self._authzid: str | None = None
-        self._state = "new"
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(authcid={self._authcid!r}, complete={self.complete!r})"
-
-    def start(self, initial_response: bytes | None) -> bytes | None:
-        """Take the authzid, or ask for it with an empty challenge."""
-        if self._state != "new":
-            raise SaslError("EXTERNAL exchange already started")
-        if initial_response is None:
-            self._state = "waiting"
-            return b""
-        return self._finish(initial_response)
-
-    def respond(self, response: bytes) -> bytes | None:
-        """Take the authzid sent after the empty challenge."""
-        if self._state != "waiting":
-            raise SaslError("unexpected EXTERNAL response")
-        return self._finish(response)
 
     def _finish(self, message: bytes) -> bytes | None:
         self._state = "failed"
@@ -553,25 +417,8 @@ class ExternalServer(ServerMechanism):
         if len(message) > _MAX_FIELD or b"\0" in message:
             raise SaslError("malformed EXTERNAL authzid")
         authzid = _text(message, "authzid")
-        self._authzid = _resolve_authzid(self._identity, authzid, self._authorize)
-        self._authcid = self._identity
-        self._state = "done"
+        self._succeed(self._identity, _resolve_authzid(self._identity, authzid, self._authorize))
         return None
-
-    @property
-    def authcid(self) -> str | None:
-        """The external identity, once accepted."""
-        return self._authcid
-
-    @property
-    def authzid(self) -> str | None:
-        """The identity to act as: the requested authzid, or `authcid` when none was given."""
-        return self._authzid
-
-    @property
-    def complete(self) -> bool:
-        """True once the identity was accepted."""
-        return self._state == "done"
 
 
 # --- ANONYMOUS (RFC 4505) --------------------------------------------------------------------
@@ -583,7 +430,7 @@ def _check_trace(trace: str) -> None:
         raise SaslError("malformed ANONYMOUS trace")
 
 
-class AnonymousClient(ClientMechanism):
+class AnonymousClient(OneMessageClient):
     """Client side of ANONYMOUS (RFC 4505).
 
     Args:
@@ -592,38 +439,14 @@ class AnonymousClient(ClientMechanism):
     """
 
     name: ClassVar[str] = "ANONYMOUS"
-    __slots__ = ("_done", "_trace")
+    __slots__ = ()
 
     def __init__(self, trace: str = "") -> None:
         _check_trace(trace)
-        self._trace = trace.encode("utf-8")
-        self._done = False
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(complete={self._done!r})"
-
-    def initial_response(self) -> bytes:
-        """Return the trace information, possibly empty."""
-        self._done = True
-        return self._trace
-
-    def respond(self, challenge: bytes) -> bytes:
-        """Send the trace after the server's empty challenge (no SASL-IR).
-
-        Raises:
-            SaslError: The challenge is not empty, or the trace was already sent.
-        """
-        if self._done or challenge:
-            raise SaslError("unexpected ANONYMOUS challenge")
-        return self.initial_response()
-
-    @property
-    def complete(self) -> bool:
-        """True once the trace was produced."""
-        return self._done
+        super().__init__(trace.encode("utf-8"))
 
 
-class AnonymousServer(ServerMechanism):
+class AnonymousServer(OneMessageServer):
     """Server side of ANONYMOUS (RFC 4505).
 
     Whether anonymous access is offered at all is the server's decision; this class only runs
@@ -634,30 +457,12 @@ class AnonymousServer(ServerMechanism):
     """
 
     name: ClassVar[str] = "ANONYMOUS"
-    __slots__ = ("_state", "_trace", "_username")
+    __slots__ = ("_trace", "_username")
 
     def __init__(self, username: str = "anonymous") -> None:
+        super().__init__()
         self._username = username
         self._trace: str | None = None
-        self._state = "new"
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(complete={self.complete!r})"
-
-    def start(self, initial_response: bytes | None) -> bytes | None:
-        """Take the trace, or ask for it with an empty challenge."""
-        if self._state != "new":
-            raise SaslError("ANONYMOUS exchange already started")
-        if initial_response is None:
-            self._state = "waiting"
-            return b""
-        return self._finish(initial_response)
-
-    def respond(self, response: bytes) -> bytes | None:
-        """Take the trace sent after the empty challenge."""
-        if self._state != "waiting":
-            raise SaslError("unexpected ANONYMOUS response")
-        return self._finish(response)
 
     def _finish(self, message: bytes) -> bytes | None:
         self._state = "failed"
@@ -666,25 +471,10 @@ class AnonymousServer(ServerMechanism):
         trace = _text(message, "trace")
         _check_trace(trace)
         self._trace = trace
-        self._state = "done"
+        self._succeed(self._username)
         return None
 
     @property
     def trace(self) -> str | None:
         """The client's trace information, once received (RFC 4505 section 2)."""
         return self._trace
-
-    @property
-    def authcid(self) -> str | None:
-        """The configured anonymous user name, once the exchange succeeded."""
-        return self._username if self.complete else None
-
-    @property
-    def authzid(self) -> str | None:
-        """Same as `authcid`."""
-        return self.authcid
-
-    @property
-    def complete(self) -> bool:
-        """True once the trace was received."""
-        return self._state == "done"
