@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from imap_wire._commands import Authenticate, Enable, Id, Idle, Login, Noop, StartTLS
+from imap_wire._commands import Authenticate, Enable, Id, Idle, Login, Noop, Search, StartTLS
 from imap_wire._connection import (
     NEED_DATA,
     AuthenticateResponse,
@@ -159,6 +159,15 @@ def test_malformed_commands_continue() -> None:
     assert got[1][:3] == ("RemoteProtocolError", "empty command line", None)
     assert got[2][2:4] == ("b", "BAD")
     assert got[3] == Noop(tag="c")
+
+
+def test_literal_in_a_uid_command_gets_its_continuation() -> None:
+    # The framer sees only "UID" before the literal; the line is checked once complete.
+    conn = selected()
+    got = events(conn, b"a UID SEARCH CHARSET UTF-8 TEXT {2}\r\n")
+    assert [type(e).__name__ for e in got] == ["ContinuationRequired"]
+    (search,) = events(conn, b"hi\r\n")
+    assert isinstance(search, Search) and search.uid
 
 
 def test_server_greeting_and_bye() -> None:
@@ -583,6 +592,15 @@ def test_server_utf8_accept() -> None:
     assert events(conn, b'b SELECT "' + name + b'"\r\n') == [Select(tag="b", mailbox="Entwürfe")]
     listed = conn.send(ListResponse(attributes=(), delimiter="/", mailbox="Entwürfe"))
     assert listed == b'* LIST () "/" "' + name + b'"\r\n'
+
+
+def test_server_imap4rev2_names_mailboxes_in_utf8() -> None:
+    # RFC 9051 section 5.1: after ENABLE IMAP4rev2, names are UTF-8, not modified UTF-7.
+    conn = authenticated()
+    conn.send(EnabledResponse(capabilities=("IMAP4rev2",)))
+    assert utf8_of(conn)
+    listed = conn.send(ListResponse(attributes=(), delimiter="/", mailbox="Entwürfe"))
+    assert listed == b'* LIST () "/" "' + "Entwürfe".encode() + b'"\r\n'
 
 
 # -- client --------------------------------------------------------------------------------

@@ -337,7 +337,9 @@ class ServerConnection(_Base):
         bad = ResponseStatus.BAD
         if tag is None:
             return StatusResponse(tag=None, status=bad, text="invalid tag")
-        if command is None or command not in self.registry.commands:
+        if command is None or (command not in self.registry.commands and command != "UID"):
+            # The framer names only the first word: "UID" stands for whichever UID command
+            # follows, which the full parse checks once the line is complete.
             return StatusResponse(tag=tag, status=bad, text="unknown command")
         if command != "UID" and not self.states.allows(command):
             return StatusResponse(tag=tag, status=bad, text=f"{command} is not valid now")
@@ -558,7 +560,9 @@ class ClientConnection(_Base):
 
 
 def _enables_utf8(response: EnabledResponse) -> bool:
-    return any(c.upper() == "UTF8=ACCEPT" for c in response.capabilities)
+    # IMAP4rev2 names mailboxes in UTF-8 and allows UTF-8 in quoted strings (RFC 9051
+    # sections 5.1 and 9), as UTF8=ACCEPT does for IMAP4rev1 (RFC 9755).
+    return any(c.upper() in ("UTF8=ACCEPT", "IMAP4REV2") for c in response.capabilities)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

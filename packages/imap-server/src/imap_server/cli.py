@@ -1,0 +1,507 @@
+"""The ``imap-server`` command (also ``python -m imap_server``).
+
+``imap-server serve`` runs a server over a store named by URL (see `imap_server.stores`);
+``imap-server demo`` runs one over an in-memory account full of sample mail, and prints how to
+connect to it. Run ``imap-server serve --help`` for the options.
+
+Output: one line per listener once it accepts connections goes to stderr, whatever the log
+level (``imap-server: listening on 127.0.0.1:1143 (plain, STARTTLS)``; with port 0 it shows the
+port the system chose, so scripts and tests can read it), as do the log and error messages.
+The demo's instructions go to stdout.
+
+Exit codes: 0 after SIGINT or SIGTERM (a clean shutdown; a second signal exits at once, with 1),
+2 for bad arguments and errors that stop the server from starting (port in use, unreadable
+certificate, unknown store), each reported in one line without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import inspect
+import ipaddress
+import logging
+import os
+import signal
+import socket
+import ssl
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import NoReturn
+
+import anyio
+
+from . import demo
+from .memory import MemoryStore
+from .server import Listener, PlaintextAuth, Server
+from .store import Backend, StoreError
+from .stores import open_store, redact_url
+
+__all__ = ["Address", "CliError", "build_parser", "main", "parse_address", "parse_user"]
+
+PROG = "imap-server"
+DEFAULT_LISTEN = "127.0.0.1:1143"
+DEFAULT_STORE = "memory://"
+#: Exit code for bad arguments and for errors that keep the server from starting (as argparse).
+EXIT_ERROR = 2
+
+log = logging.getLogger("imap_server.cli")
+
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# bind() failures that are about the address asked for, not about the store or the system.
+_LISTEN_ERRNOS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
+
+
+class CliError(Exception):
+    """An error to report in one line on stderr, exiting with `EXIT_ERROR` (no traceback)."""
+
+
+# -- arguments --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """A host and port to listen on (``HOST:PORT``; IPv6 as ``[::1]:143``)."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return format_address(self.host, self.port)
+
+
+def format_address(host: str, port: int) -> str:
+    """``host:port``, with an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def parse_address(text: str) -> Address:
+    """Parse ``HOST:PORT`` or ``[IPV6]:PORT``.
+
+    Example:
+        >>> parse_address("[::1]:143")
+        Address(host='::1', port=143)
+
+    Raises:
+        ValueError: Not of that form, or the port is not 0 to 65535.
+    """
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+        if not sep:
+            raise ValueError(f"expected [IPV6]:PORT, got {text!r}")
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])  # a zone index (%eth0) may follow
+        except ValueError:
+            raise ValueError(f"not an IPv6 address in brackets: {text!r}") from None
+    else:
+        host, sep, port = text.rpartition(":")
+        if not sep or not host:
+            raise ValueError(f"expected HOST:PORT, got {text!r}")
+        if ":" in host:
+            raise ValueError(f"write an IPv6 address in brackets, as in [::1]:143: {text!r}")
+    if not port.isascii() or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"the port must be a number from 0 to 65535, got {port!r}")
+    return Address(host, int(port))
+
+
+def parse_user(text: str) -> tuple[str, str]:
+    """Parse ``NAME:PASSWORD`` (the password may hold colons, the name may not).
+
+    Raises:
+        ValueError: No colon, or an empty name.
+    """
+    name, sep, password = text.partition(":")
+    if not sep or not name:
+        raise ValueError(f"expected NAME:PASSWORD, got {name or text!r}")
+    return name, password
+
+
+def _argument_type(parse: Callable[[str], object]) -> Callable[[str], object]:
+    """Wrap a parser for argparse, which turns ArgumentTypeError into a usage error."""
+
+    def convert(text: str) -> object:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
+
+
+def _log_level(text: str) -> str:
+    level = text.upper()
+    if level not in _LOG_LEVELS:
+        raise argparse.ArgumentTypeError(
+            f"invalid log level {text!r} (choose from {', '.join(_LOG_LEVELS)})"
+        )
+    return level
+
+
+def _package_version() -> str:
+    try:
+        return version("imap-server")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "(source tree)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``imap-server`` command."""
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="An IMAP4rev2 / IMAP4rev1 server on anyio."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_package_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    # Options both commands take, so that they may follow the command name.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--log-level",
+        type=_log_level,
+        default="INFO",
+        metavar="LEVEL",
+        help=f"log messages at this level and above to stderr ({', '.join(_LOG_LEVELS)}; "
+        "default: INFO)",
+    )
+    address = _argument_type(parse_address)
+
+    serve = commands.add_parser(
+        "serve",
+        parents=[common],
+        help="serve a store",
+        description="Serve a store over IMAP until SIGINT or SIGTERM.",
+    )
+    serve.add_argument(
+        "--listen",
+        action="append",
+        type=address,
+        metavar="HOST:PORT",
+        help=f"accept plain connections here (repeatable; IPv6 as [::1]:143; port 0: any "
+        f"free port; default: {DEFAULT_LISTEN}). STARTTLS is offered when --cert is given",
+    )
+    serve.add_argument(
+        "--tls-listen",
+        action="append",
+        default=[],
+        type=address,
+        metavar="HOST:PORT",
+        help="accept implicit-TLS connections here, as on port 993 (repeatable; needs --cert)",
+    )
+    serve.add_argument("--cert", metavar="FILE", help="TLS certificate chain (PEM)")
+    serve.add_argument(
+        "--key", metavar="FILE", help="TLS private key (PEM; default: in the --cert file)"
+    )
+    serve.add_argument(
+        "--store",
+        default=DEFAULT_STORE,
+        metavar="URL",
+        help=f"the store to serve; its scheme picks an installed store (default: {DEFAULT_STORE})",
+    )
+    serve.add_argument(
+        "--user",
+        action="append",
+        default=[],
+        dest="users",
+        type=_argument_type(parse_user),
+        metavar="NAME:PASSWORD",
+        help="create this user in the store before serving (repeatable; stores that can "
+        "create users, such as memory://). Note that other local users can see the "
+        "command line",
+    )
+    serve.add_argument(
+        "--plaintext-auth",
+        choices=("never", "loopback", "always"),
+        default="loopback",
+        help="when LOGIN and AUTHENTICATE PLAIN work without TLS: never, only from loopback "
+        "addresses (default), or always",
+    )
+    serve.set_defaults(run=_serve_command, command_parser=serve)
+
+    demo_parser = commands.add_parser(
+        "demo",
+        parents=[common],
+        help="serve sample mail from memory, to try a client",
+        description=f"Serve an in-memory account ({demo.DEMO_USER} / {demo.DEMO_PASSWORD}) "
+        "with sample messages and folders, and print how to connect. Nothing is saved.",
+    )
+    demo_parser.add_argument(
+        "--listen",
+        type=address,
+        default=parse_address(DEFAULT_LISTEN),
+        metavar="HOST:PORT",
+        help=f"accept connections here (default: {DEFAULT_LISTEN})",
+    )
+    demo_parser.set_defaults(run=_demo_command, command_parser=demo_parser)
+    return parser
+
+
+# -- shared pieces ----------------------------------------------------------------------------
+
+
+def make_tls_context(cert: str, key: str | None = None) -> ssl.SSLContext:
+    """A server-side TLS context (TLS 1.2 or later) with the certificate and key loaded.
+
+    Raises:
+        CliError: The files cannot be read, do not match, or the key is encrypted.
+    """
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+
+    def no_passphrase() -> NoReturn:
+        # Without a callback OpenSSL would prompt on the terminal, and hang a service.
+        raise CliError(f"the private key in {key or cert} is encrypted; give an unencrypted key")
+
+    try:
+        context.load_cert_chain(cert, key, password=no_passphrase)
+    except ssl.SSLError as exc:
+        # reason is OpenSSL's short code (KEY_VALUES_MISMATCH...); "PEM lib" says little.
+        reason: str | None = exc.reason
+        detail = reason if reason and reason != "PEM lib" else "not a PEM certificate and key"
+        raise CliError(
+            f"cannot load TLS certificate {cert} / key {key or cert}: {detail}"
+        ) from None
+    except OSError as exc:  # missing or unreadable (OpenSSL does not say which file)
+        files = f"{cert} / key {key}" if key else cert
+        raise CliError(f"cannot read TLS certificate {files}: {exc.strerror or exc}") from None
+    return context
+
+
+async def _add_users(store: Backend, users: Sequence[tuple[str, str]], url: str) -> None:
+    if not users:
+        return
+    add_user = getattr(store, "add_user", None)
+    if not callable(add_user):
+        raise CliError(
+            f"--user: the store {redact_url(url)} cannot create users "
+            "(it has no add_user method; create them with the store's own tools)"
+        )
+    for name, password in users:
+        try:
+            result = add_user(name, password)
+            if inspect.isawaitable(result):  # an async store
+                await result
+        except ValueError as exc:
+            raise CliError(f"--user {name}: {exc}") from None
+        log.info("added user %s", name)
+
+
+def _listening_line(address: str, listener: Listener, starttls: bool) -> str:
+    if listener.tls is not None:
+        kind = "TLS"
+    elif starttls:
+        kind = "plain, STARTTLS"
+    else:
+        kind = "plain"
+    return f"{PROG}: listening on {address} ({kind})"
+
+
+async def _serve(
+    server: Server,
+    listeners: Sequence[Listener],
+    on_ready: Callable[[list[int]], None] | None = None,
+) -> None:
+    """Run ``server`` on ``listeners`` until cancelled; announce each one once it accepts."""
+    try:
+        async with anyio.create_task_group() as tg:
+            ports: list[int] = await tg.start(server.serve, *listeners)
+            for listener, port in zip(listeners, ports, strict=True):
+                line = _listening_line(
+                    format_address(listener.host, port), listener, server.tls_context is not None
+                )
+                print(line, file=sys.stderr, flush=True)
+            if on_ready is not None:
+                on_ready(ports)
+    except BaseExceptionGroup as group:
+        bind_error = _bind_error(group)
+        if bind_error is None:
+            raise
+        # Server.serve binds the listeners in order, recording each port as it goes: the
+        # one that failed is the first without a port.
+        failed = len(server.ports)
+        where = ""
+        if failed < len(listeners):  # else serve changed how it binds: say less, not wrong
+            where = f" {format_address(listeners[failed].host, listeners[failed].port)}"
+        hint = " (ports below 1024 need privileges)" if bind_error.errno == errno.EACCES else ""
+        detail = bind_error.strerror or str(bind_error)
+        raise CliError(f"cannot listen on{where}: {detail}{hint}") from None
+
+
+def _bind_error(group: BaseExceptionGroup[BaseException]) -> OSError | None:
+    """The bind failure in ``group``, if that is all the group holds."""
+    leaves = _leaves(group)
+    if len(leaves) == 1 and isinstance(leaves[0], OSError):
+        exc = leaves[0]
+        if isinstance(exc, socket.gaierror) or exc.errno in _LISTEN_ERRNOS:
+            return exc
+    return None
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions in a (possibly nested) exception group, or ``[exc]``."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+# -- the commands -----------------------------------------------------------------------------
+
+
+async def _serve_command(args: argparse.Namespace) -> None:
+    tls = make_tls_context(args.cert, args.key) if args.cert else None
+    url: str = args.store
+    try:
+        store = await open_store(url)
+    except (ValueError, TypeError) as exc:
+        raise CliError(f"--store {redact_url(url)}: {exc}") from None
+    log.info("store: %s", redact_url(url))
+    await _add_users(store, args.users, url)
+    plaintext_auth: PlaintextAuth = args.plaintext_auth
+    if plaintext_auth == "never" and tls is None:
+        log.warning("--plaintext-auth never without --cert: no client can log in")
+    server = Server(store, tls_context=tls, plaintext_auth=plaintext_auth)
+    plain: list[Address] = args.listen or [parse_address(DEFAULT_LISTEN)]
+    tls_addresses: list[Address] = args.tls_listen
+    listeners = [Listener(a.host, a.port) for a in plain]
+    listeners += [Listener(a.host, a.port, tls=tls) for a in tls_addresses]
+    await _serve(server, listeners)
+
+
+async def _demo_command(args: argparse.Namespace) -> None:
+    store = MemoryStore()
+    store.add_user(demo.DEMO_USER, demo.DEMO_PASSWORD)
+    await demo.populate(store, demo.DEMO_USER)
+    address: Address = args.listen
+    # The demo has no TLS and nothing secret: let mail clients on other machines log in
+    # without encryption too (the instructions say "no encryption").
+    server = Server(store, plaintext_auth="always")
+
+    def instructions(ports: list[int]) -> None:
+        print(demo_instructions(address.host, ports[0]), flush=True)
+
+    await _serve(server, [Listener(address.host, address.port)], instructions)
+
+
+def demo_instructions(host: str, port: int) -> str:
+    """How to connect to the demo server listening on ``host``:``port``."""
+    # A wildcard address is where to listen, not where to connect.
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    user, password = demo.DEMO_USER, demo.DEMO_PASSWORD
+    one_liner = (
+        f"import imaplib; m = imaplib.IMAP4({host!r}, {port}); m.login({user!r}, {password!r}); "
+        "m.select('INBOX'); "
+        "print(*(p[1].decode().strip() for p in "
+        "m.fetch('1:*', '(BODY.PEEK[HEADER.FIELDS (FROM SUBJECT)])')[1] "
+        "if isinstance(p, tuple)), sep='\\n'); m.logout()"
+    )
+    return f"""\
+imap-server demo: sample mail served from memory (nothing is saved).
+
+Mail client settings (IMAP):
+  server:    {host}
+  port:      {port}
+  security:  none (no SSL/TLS, no STARTTLS)
+  username:  {user}
+  password:  {password}
+
+From Python:
+  python -c "{one_liner}"
+
+Stop the server with Ctrl-C."""
+
+
+# -- running ----------------------------------------------------------------------------------
+
+
+async def _stop_on_signal(
+    signals: AsyncIterator[signal.Signals], serving: anyio.CancelScope
+) -> None:
+    """First SIGINT / SIGTERM: stop serving. A second one: exit at once."""
+    async for signum in signals:
+        name = signal.Signals(signum).name
+        if not serving.cancel_called:
+            log.info("received %s, shutting down", name)
+            serving.cancel()
+        else:
+            # Shutdown is stuck (a store that does not close): do not make the user wait.
+            log.warning("received %s again, exiting now", name)
+            logging.shutdown()
+            os._exit(1)
+
+
+async def _run(
+    command: Callable[[argparse.Namespace], Awaitable[None]], args: argparse.Namespace
+) -> None:
+    # The handlers go in before anything starts, so a signal during startup stops cleanly too.
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with anyio.create_task_group() as tg:
+            serving = anyio.CancelScope()
+            tg.start_soon(_stop_on_signal, signals, serving)
+            with serving:
+                await command(args)
+            tg.cancel_scope.cancel()  # stops the signal watcher
+    log.info("stopped")
+
+
+def _configure_logging(level: str) -> None:
+    # basicConfig does nothing when the root logger already has handlers (an application
+    # embedding main, pytest): their logging setup wins.
+    logging.basicConfig(level=level, format=_LOG_FORMAT, stream=sys.stderr)
+
+
+def _error(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+    return EXIT_ERROR
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse and cross-check the arguments; usage errors raise SystemExit (argparse's way)."""
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        command_parser: argparse.ArgumentParser = args.command_parser
+        if args.tls_listen and not args.cert:
+            command_parser.error("--tls-listen needs --cert (and --key)")
+        if args.key and not args.cert:
+            command_parser.error("--key needs --cert")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``imap-server`` command with ``argv`` (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit code: 0 after a clean shutdown (SIGINT, SIGTERM), 2 for bad arguments or
+        when the server cannot start.
+    """
+    try:
+        args = _parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors: argparse printed them
+        return exc.code if isinstance(exc.code, int) else EXIT_ERROR
+    _configure_logging(args.log_level)
+    try:
+        anyio.run(_run, args.run, args, backend="asyncio")
+    except KeyboardInterrupt:
+        # SIGINT before the signal handlers were in place (while starting up).
+        return 0
+    except BaseException as exc:
+        leaves = _leaves(exc)
+        if not all(isinstance(leaf, CliError | StoreError | OSError) for leaf in leaves):
+            raise
+        # Expected failures (bad certificate, port in use, store down): one line each.
+        for leaf in leaves:
+            _error(_describe(leaf))
+        return EXIT_ERROR
+    return 0
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, CliError):
+        return str(exc)
+    if isinstance(exc, StoreError):
+        return f"store: {exc}"
+    # OSError's str() has the errno and, for connections, the address: the most telling.
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,426 @@
+"""One client connection: bytes in, commands run in order, responses out.
+
+The connection owns the `imap_wire.ServerConnection` (the parser and state machine) and the
+socket. It parses one command at a time and runs it to completion before parsing the next,
+because whether a command is valid (and whether its literal is welcome) depends on the state
+the previous one left. Responses are gathered in a buffer and written once per command (or
+when the buffer passes `_FLUSH_AT`), so a response costs one ``send`` rather than one per line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+from anyio.streams.tls import TLSStream
+
+from imap_wire import (
+    NEED_DATA,
+    Append,
+    AuthenticateResponse,
+    Command,
+    ConnectionClosed,
+    ContinuationRequest,
+    ContinuationRequired,
+    IdleDone,
+    LiteralChunk,
+    LiteralRefused,
+    LiteralRequest,
+    LiteralStarted,
+    RemoteProtocolError,
+    Response,
+    ResponseStatus,
+    ServerConnection,
+    StatusResponse,
+    StreamedLiteral,
+    response_code,
+)
+
+from .errors import CommandFailed
+from .session import ConnectionInfo, Session, SessionOptions
+from .store import MailboxGone, StoreError
+
+if TYPE_CHECKING:
+    from .server import Server
+
+__all__ = ["CommandContext", "Connection", "ConnectionClosedError"]
+
+log = logging.getLogger("imap_server")
+
+_FLUSH_AT = 64 * 1024
+_READ_SIZE = 64 * 1024
+# FETCH, STORE and SEARCH by sequence number must not see numbers shift under them
+# (RFC 9051 section 7.5.1): expunges wait for another command.
+_NO_EXPUNGE = frozenset({"FETCH", "STORE", "SEARCH"})
+
+
+class ConnectionClosedError(Exception):
+    """The client went away (or must be dropped) in the middle of a command."""
+
+
+@dataclass(slots=True)
+class CommandContext:
+    """What a command handler gets besides the command."""
+
+    connection: Connection
+    session: Session
+    options: SessionOptions
+    info: ConnectionInfo
+    #: Untagged responses go here (``await ctx.out.send(response)``).
+    out: Connection
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def server(self) -> Server:
+        return self.connection.server
+
+
+class Connection:
+    """Drives one client from greeting to close. Create through `Server`."""
+
+    def __init__(
+        self,
+        server: Server,
+        stream: anyio.abc.ByteStream,
+        info: ConnectionInfo,
+        session: Session,
+    ) -> None:
+        self.server = server
+        self.stream = stream
+        self.info = info
+        self.session = session
+        self.wire = ServerConnection(
+            registry=server.wire_registry,
+            limits=server.limits,
+            literal_policy=self._literal_policy,
+        )
+        self._out = bytearray()
+        # Octets of literals streamed to us (over imap_wire's threshold) for the line being
+        # read, by literal index; substituted into the command when it completes.
+        self._streamed: dict[int, bytearray] = {}
+        self._closing = False
+        # Set when a handler already sent its tagged response (STARTTLS answers before the
+        # handshake).
+        self._answered = False
+        self.username: str | None = None
+        self.ctx = CommandContext(
+            connection=self, session=session, options=session.options, info=info, out=self
+        )
+
+    def _literal_policy(self, request: LiteralRequest) -> StatusResponse | None:
+        """Refuse an APPEND the store could not take, before the client sends it."""
+        limit = self.server.backend.max_message_size
+        if limit is not None and request.command == "APPEND" and request.size > limit:
+            return StatusResponse(
+                tag=request.tag, status=ResponseStatus.NO, code=response_code("TOOBIG"),
+                text=f"message larger than {limit} octets",
+            )  # fmt: skip
+        return None
+
+    # -- output -------------------------------------------------------------------------------
+
+    async def send(self, response: Response) -> None:
+        """Queue a response; written at the end of the command or when the buffer is full."""
+        self._out += self.wire.send(response)
+        if len(self._out) >= _FLUSH_AT:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self._out:
+            return
+        data = bytes(self._out)
+        self._out.clear()
+        try:
+            await self.stream.send(data)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            raise ConnectionClosedError("client went away") from exc
+
+    # -- input --------------------------------------------------------------------------------
+
+    async def _receive(self, timeout: float) -> None:
+        """Read more octets into the parser (``b""`` at the end of the stream)."""
+        try:
+            with anyio.fail_after(timeout):
+                data = await self.stream.receive(_READ_SIZE)
+        except TimeoutError:
+            await self.bye("Autologout; idle for too long")
+            raise ConnectionClosedError("idle timeout") from None
+        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            data = b""
+        self.wire.receive_data(data)
+        if data:
+            _quickack(self.stream)
+
+    def _timeout(self) -> float:
+        if self.username is None:
+            return self.server.unauthenticated_timeout
+        return self.server.autologout
+
+    async def next_event(self) -> Any:
+        """The next parser event that needs the connection's attention."""
+        while True:
+            try:
+                event = self.wire.next_event()
+            except RemoteProtocolError as exc:
+                await self._protocol_error(exc)
+                continue
+            if event is NEED_DATA:
+                await self.flush()
+                await self._receive(self._timeout())
+                continue
+            if type(event) is ContinuationRequired:
+                self._out += event.data
+                await self.flush()
+                continue
+            if type(event) is LiteralRefused:
+                await self.send(event.response)
+                await self.flush()
+                continue
+            if type(event) is LiteralStarted:
+                self._streamed[event.index] = bytearray()
+                self._current_streamed = event.index
+                continue
+            if type(event) is LiteralChunk:
+                self._streamed[self._current_streamed] += event.data
+                continue
+            return event
+
+    async def _protocol_error(self, exc: RemoteProtocolError) -> None:
+        self._streamed.clear()
+        response = exc.response
+        await self.send(response)
+        if response.status is ResponseStatus.BYE:
+            await self.flush()
+            raise ConnectionClosedError(exc.text)
+        self.server.note_bad_command(self)
+
+    async def bye(self, text: str) -> None:
+        try:
+            await self.send(StatusResponse(tag=None, status=ResponseStatus.BYE, text=text))
+            await self.flush()
+        except ConnectionClosedError:
+            pass
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            await self.send(self.server.greeting(self))
+            await self.flush()
+            while not self._closing:
+                event = await self.next_event()
+                if type(event) is ConnectionClosed:
+                    break
+                if isinstance(event, Command):
+                    await self.run_command(event)
+                else:  # pragma: no cover - events only exchanges expect
+                    log.debug("ignored event %r", event)
+        except ConnectionClosedError:
+            pass
+        except anyio.get_cancelled_exc_class():
+            # The server is shutting down: say so (RFC 9051 7.1.5) rather than just vanish.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(1):
+                await self.bye("Server shutting down")
+            raise
+        finally:
+            await self.session.close()
+            await anyio.aclose_forcefully(self.stream)
+
+    async def run_command(self, command: Command) -> None:
+        if self._streamed:
+            command = self._with_streamed(command)
+        name = command.command_name
+        started = time.perf_counter()
+        handler = self.server.handler_for(name)
+        try:
+            if handler is None:
+                result: StatusResponse | None = StatusResponse(
+                    tag=command.tag, status=ResponseStatus.BAD, text="command not implemented"
+                )
+            else:
+                result = await handler(self.ctx, command)
+                base = name.removeprefix("UID ")
+                await self.session.poll(
+                    self, allow_expunge=not (base in _NO_EXPUNGE and not name.startswith("UID "))
+                )
+        except CommandFailed as exc:
+            result = exc.response(command.tag)
+        except MailboxGone:
+            await self.bye("Selected mailbox was deleted")
+            self._closing = True
+            result = StatusResponse(
+                tag=command.tag, status=ResponseStatus.NO, text="mailbox deleted"
+            )
+        except StoreError as exc:
+            result = CommandFailed(str(exc), code=exc.code).response(command.tag)
+        except (ConnectionClosedError, anyio.get_cancelled_exc_class()):
+            raise
+        except Exception:
+            # A bug in a handler must not take the connection (or the server) down.
+            log.exception("error in %s", name)
+            result = StatusResponse(
+                tag=command.tag,
+                status=ResponseStatus.NO,
+                code=response_code("SERVERBUG"),
+                text="internal server error",
+            )
+        if self._answered:
+            self._answered = False
+            return
+        if result is None:
+            result = StatusResponse(
+                tag=command.tag, status=ResponseStatus.OK, text=f"{name} completed"
+            )
+        elif result.tag is None:
+            result = StatusResponse(
+                tag=command.tag, status=result.status, code=result.code,
+                text=result.text or f"{name} completed",
+            )  # fmt: skip
+        await self.send(result)
+        await self.flush()
+        self.server.command_done(self, name, result.status, time.perf_counter() - started)
+
+    def _with_streamed(self, command: Command) -> Command:
+        streamed, self._streamed = self._streamed, {}
+        if isinstance(command, Append) and isinstance(command.message, StreamedLiteral):
+            data = streamed.get(command.message.index, bytearray())
+            return _replace_message(command, bytes(data))
+        return command
+
+    # -- exchanges handlers use ---------------------------------------------------------------
+
+    async def continuation(self, text: str = "") -> None:
+        """Send ``+ text`` now (a continuation request)."""
+        await self.send(ContinuationRequest(text=text))
+        await self.flush()
+
+    async def read_sasl_response(self) -> AuthenticateResponse:
+        """Wait for the client's next AUTHENTICATE line (after `continuation`).
+
+        Raises:
+            CommandFailed: The line is not a SASL response (invalid base64, a literal): the
+                command ends with BAD (RFC 9051 section 6.2.2).
+        """
+        event = await self._exchange_event(self._timeout())
+        if type(event) is AuthenticateResponse:
+            return event
+        raise ConnectionClosedError("connection closed during AUTHENTICATE")
+
+    async def idle(self, tag: str) -> None:
+        """Run IDLE until DONE: send updates as they happen."""
+        await self.continuation("idling")
+        await self.session.poll(self, allow_expunge=True)
+        await self.flush()
+        # Failures are collected and raised after the task group, so the command's error
+        # handling sees the exception itself rather than an exception group.
+        failure: list[BaseException] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._idle_updates, tg.cancel_scope, failure)
+            try:
+                while True:
+                    event = await self._idle_event()
+                    if type(event) is IdleDone:
+                        break
+                    if type(event) is ConnectionClosed:
+                        failure.append(ConnectionClosedError("closed during IDLE"))
+                        break
+            except (Exception, anyio.get_cancelled_exc_class()) as exc:
+                if not isinstance(exc, anyio.get_cancelled_exc_class()) or not failure:
+                    failure.append(exc)
+            finally:
+                tg.cancel_scope.cancel()
+        if failure:
+            raise failure[0]
+
+    async def _idle_event(self) -> Any:
+        return await self._exchange_event(self.server.idle_timeout)
+
+    async def _exchange_event(self, timeout: float) -> Any:
+        """The client's line answering a continuation request (a SASL response, DONE).
+
+        A line that is not one ends the command with BAD rather than being taken for the
+        next command; a fatal error (a line over the limit) ends the connection.
+        """
+        while True:
+            try:
+                event = self.wire.next_event()
+            except RemoteProtocolError as exc:
+                if exc.response.status is ResponseStatus.BYE:
+                    await self._protocol_error(exc)  # sends BYE and raises
+                raise CommandFailed(exc.text, bad=True) from None
+            if event is NEED_DATA:
+                await self.flush()
+                await self._receive(timeout)
+                continue
+            return event
+
+    async def _idle_updates(self, scope: anyio.CancelScope, failure: list[BaseException]) -> None:
+        try:
+            while True:
+                await self.session.wait_for_changes()
+                await self.session.poll(self, allow_expunge=True)
+                await self.flush()
+        except Exception as exc:
+            failure.append(exc)
+            scope.cancel()
+
+    async def start_tls(self, tag: str) -> None:
+        """Answer STARTTLS and switch the stream to TLS."""
+        context = self.server.tls_context
+        assert context is not None
+        await self.send(
+            StatusResponse(tag=tag, status=ResponseStatus.OK, text="Begin TLS negotiation now")
+        )
+        await self.flush()
+        self._answered = True
+        if self.wire.plaintext_injected:
+            # Commands pipelined after STARTTLS in plaintext (CVE-2011-0411): refuse them by
+            # dropping the connection rather than run anything an attacker injected.
+            raise ConnectionClosedError("plaintext injected after STARTTLS")
+        try:
+            with anyio.fail_after(self.server.tls_handshake_timeout):
+                self.stream = await TLSStream.wrap(
+                    self.stream, server_side=True, ssl_context=context, standard_compatible=False
+                )
+        except Exception as exc:
+            raise ConnectionClosedError("TLS handshake failed") from exc
+        self.info = _with_tls(self.info)
+        self.ctx.info = self.info
+        if hasattr(self.session, "info"):
+            self.session.info = self.info
+
+
+def _with_tls(info: ConnectionInfo) -> ConnectionInfo:
+    return ConnectionInfo(remote=info.remote, local=info.local, tls=True)
+
+
+def _replace_message(command: Append, data: bytes) -> Append:
+    return dataclasses.replace(command, message=data)
+
+
+_quickack_supported: bool = hasattr(socket, "TCP_QUICKACK")
+
+
+def _quickack(stream: anyio.abc.ByteStream) -> None:
+    """Ask the kernel to ACK at once: a client that writes a literal and its closing CRLF
+    in two writes (stdlib imaplib) would otherwise wait for our delayed ACK (Nagle on its
+    side), about 40 ms per APPEND. Linux resets quick-ack mode, so set it after each read."""
+    if not _quickack_supported:
+        return
+    sock: Callable[..., Any] | None = None
+    try:
+        raw = stream.extra(anyio.abc.SocketAttribute.raw_socket)
+    except Exception:
+        return
+    sock = getattr(raw, "setsockopt", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)

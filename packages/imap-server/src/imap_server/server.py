@@ -1,0 +1,355 @@
+"""`Server`: listeners, configuration, and what every connection shares.
+
+Typical embedding::
+
+    store = MemoryStore()
+    store.add_user("alice", "secret")
+    server = Server(store)
+    await server.serve(Listener("127.0.0.1", 1143))
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import ssl
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Literal
+
+import anyio
+import anyio.abc
+from anyio.abc import TaskStatus
+from anyio.streams.tls import TLSStream
+
+from imap_wire import (
+    DEFAULT_SERVER_LIMITS,
+    CapabilityCode,
+    Limits,
+    Registry,
+    ResponseStatus,
+    StatusResponse,
+    default_registry,
+    parse_generic_modifier,
+)
+
+from .connection import CommandContext, Connection
+from .extensions import EnableHook, Handler, ServerExtension, load_extensions
+from .handlers import BASE_HANDLERS
+from .session import ConnectionInfo, Session, StoreSession
+from .store import Backend, PasswordAuthenticator
+from .tracker import Tracker
+
+__all__ = ["Listener", "PlaintextAuth", "Server"]
+
+log = logging.getLogger("imap_server")
+
+#: When LOGIN and AUTHENTICATE PLAIN are allowed without TLS: never, only from a loopback
+#: address (the default), or always.
+PlaintextAuth = Literal["never", "loopback", "always"]
+
+# What the server implements beyond the IMAP4rev1 base, advertised in CAPABILITY.
+# (Everything IMAP4rev2 folded into its base, so rev1 clients find them too.)
+_BASE_CAPABILITIES = (
+    "IMAP4rev1",
+    "IMAP4rev2",
+    "LITERAL+",
+    "SASL-IR",
+    "ID",
+    "ENABLE",
+    "IDLE",
+    "NAMESPACE",
+    "UNSELECT",
+    "UIDPLUS",
+    "ESEARCH",
+    "SEARCHRES",
+    "MOVE",
+    "CHILDREN",
+    "LIST-EXTENDED",
+    "LIST-STATUS",
+    "SPECIAL-USE",
+    "CREATE-SPECIAL-USE",
+    "BINARY",
+    "STATUS=SIZE",
+)
+
+
+def _package_version() -> str:
+    try:
+        return version("imap-server")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0"
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """Where to accept connections.
+
+    Attributes:
+        host: Address to bind (``"127.0.0.1"``, ``"::"``, ``"0.0.0.0"``).
+        port: Port (0: any free port; see `Server.ports`).
+        tls: Implicit TLS (port 993 style) with this context; None for plain TCP, where
+            STARTTLS is offered when the server has a ``tls_context``.
+    """
+
+    host: str
+    port: int
+    tls: ssl.SSLContext | None = None
+
+
+class Server:
+    """An IMAP server over a store.
+
+    Args:
+        backend: The store.
+        authenticator: Checks passwords; default: the backend if it is a
+            `PasswordAuthenticator` (as `MemoryStore` is).
+        tls_context: Offered through STARTTLS on plain listeners (server side context with a
+            certificate loaded).
+        plaintext_auth: Whether LOGIN / AUTHENTICATE PLAIN are allowed on a connection that
+            is not encrypted: ``"loopback"`` (default: only from 127.0.0.0/8 and ::1),
+            ``"always"`` or ``"never"``.
+        extensions: `ServerExtension` values, or names of installed ones (entry point group
+            ``imap_server.extensions``).
+        session_factory: Builds the `Session` of each connection (default: `StoreSession`).
+        limits: Bounds on client input (line length, literal size, nesting...).
+        server_id: What ``ID`` returns (RFC 2971).
+        autologout: Seconds an authenticated client may stay silent (RFC 9051: at least 30
+            minutes).
+        unauthenticated_timeout: Seconds a client may stay silent before logging in.
+        idle_timeout: Seconds an IDLE may last without the client saying anything.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        authenticator: PasswordAuthenticator | None = None,
+        tls_context: ssl.SSLContext | None = None,
+        plaintext_auth: PlaintextAuth = "loopback",
+        extensions: Sequence[ServerExtension | str] = (),
+        session_factory: Callable[[Server, ConnectionInfo], Session] | None = None,
+        limits: Limits = DEFAULT_SERVER_LIMITS,
+        server_id: Mapping[str, str] | None = None,
+        autologout: float = 30 * 60,
+        unauthenticated_timeout: float = 60,
+        idle_timeout: float = 30 * 60,
+        tls_handshake_timeout: float = 30,
+        greeting: str = "IMAP server ready",
+    ) -> None:
+        self.backend = backend
+        if authenticator is None and isinstance(backend, PasswordAuthenticator):
+            authenticator = backend
+        self.authenticator = authenticator
+        self.tls_context = tls_context
+        self.plaintext_auth: PlaintextAuth = plaintext_auth
+        self.limits = limits
+        self.server_id: Mapping[str, str] = (
+            server_id
+            if server_id is not None
+            else {"name": "imap-server", "version": _package_version()}
+        )
+        self.autologout = autologout
+        self.unauthenticated_timeout = unauthenticated_timeout
+        self.idle_timeout = idle_timeout
+        self.tls_handshake_timeout = tls_handshake_timeout
+        self.greeting_text = greeting
+        self.tracker = Tracker()
+        self._session_factory = session_factory
+        self.extensions: list[ServerExtension] = [ext for ext in _resolve_extensions(extensions)]
+        self.wire_registry: Registry = default_registry().copy()
+        # CREATE (USE (\Sent)): RFC 6154 CREATE-SPECIAL-USE, which the server implements.
+        self.wire_registry.modifiers[("CREATE", "USE")] = parse_generic_modifier
+        handlers: dict[str, Handler] = dict(BASE_HANDLERS)
+        self._enable_hooks: dict[str, EnableHook] = {"IMAP4REV2": _enable_rev2}
+        self._extra_capabilities: list[str] = []
+        for ext in self.extensions:
+            if ext.wire is not None:
+                self.wire_registry.install(ext.name, ext.wire)
+            handlers.update({name.upper(): h for name, h in ext.handlers.items()})
+            for name, wrapper in ext.wrappers.items():
+                key = name.upper()
+                inner = handlers.get(key)
+                if inner is None:
+                    raise ValueError(f"extension {ext.name!r} wraps unknown command {name!r}")
+                handlers[key] = wrapper(inner)
+            self._enable_hooks.update({n.upper(): h for n, h in ext.on_enable.items()})
+            self._extra_capabilities.extend(ext.capabilities)
+        self.handlers: Mapping[str, Handler] = handlers
+        #: Ports bound by `serve`, in listener order (useful with port 0).
+        self.ports: list[int] = []
+        self.connections: set[Connection] = set()
+
+    # -- configuration the connections ask for ----------------------------------------------------
+
+    def handler_for(self, name: str) -> Handler | None:
+        return self.handlers.get(name)
+
+    def capabilities(
+        self, conn: Connection, *, authenticated: bool | None = None
+    ) -> tuple[str, ...]:
+        """The capability list for a connection in its present state."""
+        if authenticated is None:
+            authenticated = conn.username is not None
+        caps = list(dict.fromkeys(_BASE_CAPABILITIES))
+        if not authenticated:
+            if self.tls_context is not None and not conn.info.tls:
+                caps.append("STARTTLS")
+            if self.plaintext_auth_allowed(conn.info):
+                caps.append("AUTH=PLAIN")
+            else:
+                caps.append("LOGINDISABLED")
+        caps.extend(c for c in self._extra_capabilities if c not in caps)
+        return tuple(caps)
+
+    def plaintext_auth_allowed(self, info: ConnectionInfo) -> bool:
+        if info.tls or self.plaintext_auth == "always":
+            return True
+        if self.plaintext_auth == "never":
+            return False
+        return info.remote is not None and _is_loopback(info.remote[0])
+
+    def greeting(self, conn: Connection) -> StatusResponse:
+        return StatusResponse(
+            tag=None,
+            status=ResponseStatus.OK,
+            code=CapabilityCode(capabilities=self.capabilities(conn)),
+            text=self.greeting_text,
+        )
+
+    async def authenticate(
+        self, ctx: CommandContext, username: str, password: str, authzid: str | None
+    ) -> str:
+        """Check credentials through the session (LOGIN, AUTHENTICATE PLAIN)."""
+        return await ctx.session.login(username, password, authzid=authzid)
+
+    def enable(self, ctx: CommandContext, capability: str) -> bool:
+        hook = self._enable_hooks.get(capability)
+        return hook is not None and hook(ctx)
+
+    def note_bad_command(self, conn: Connection) -> None:
+        """Called for each command answered BAD by the parser (hook for limits)."""
+
+    def command_done(
+        self, conn: Connection, name: str, status: ResponseStatus, seconds: float
+    ) -> None:
+        """Called after each command (hook for logging and metrics)."""
+        log.debug("%s %s %.3f ms", name, status.value, seconds * 1000)
+
+    def new_session(self, info: ConnectionInfo) -> Session:
+        if self._session_factory is not None:
+            return self._session_factory(self, info)
+        return StoreSession(self.backend, self.tracker, authenticator=self.authenticator, info=info)
+
+    # -- serving ----------------------------------------------------------------------------------
+
+    async def handle_stream(self, stream: anyio.abc.ByteStream, info: ConnectionInfo) -> None:
+        """Serve one client on an already accepted stream (any transport)."""
+        conn = Connection(self, stream, info, self.new_session(info))
+        self.connections.add(conn)
+        try:
+            await conn.run()
+        finally:
+            self.connections.discard(conn)
+
+    async def _accept(self, stream: anyio.abc.SocketStream, listener: Listener) -> None:
+        remote = local = None
+        try:
+            sock = stream.extra(anyio.abc.SocketAttribute.raw_socket)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            remote = _address(stream.extra(anyio.abc.SocketAttribute.remote_address))
+            local = _address(stream.extra(anyio.abc.SocketAttribute.local_address))
+        except (OSError, anyio.TypedAttributeLookupError):
+            pass
+        byte_stream: anyio.abc.ByteStream = stream
+        if listener.tls is not None:
+            try:
+                with anyio.fail_after(self.tls_handshake_timeout):
+                    byte_stream = await TLSStream.wrap(
+                        stream, server_side=True, ssl_context=listener.tls,
+                        standard_compatible=False,
+                    )  # fmt: skip
+            except Exception:
+                log.info("TLS handshake with %s failed", remote)
+                await anyio.aclose_forcefully(stream)
+                return
+        info = ConnectionInfo(remote=remote, local=local, tls=listener.tls is not None)
+        try:
+            await self.handle_stream(byte_stream, info)
+        except Exception:  # pragma: no cover - Connection.run handles its own errors
+            log.exception("connection from %s failed", remote)
+
+    async def serve(
+        self,
+        *listeners: Listener,
+        task_status: TaskStatus[list[int]] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Accept connections on every listener until cancelled.
+
+        With ``await task_group.start(server.serve, ...)`` the start returns the bound ports
+        once every listener accepts connections.
+        """
+        await self.backend.start()
+        self.tracker.attach(self.backend)
+        try:
+            self.ports = []
+            bound: list[tuple[anyio.abc.Listener[anyio.abc.SocketStream], Listener]] = []
+            try:
+                for spec in listeners:
+                    # Bound in order, each port recorded as it goes: after an OSError, the
+                    # listener that failed is listeners[len(self.ports)].
+                    tcp = await anyio.create_tcp_listener(
+                        local_host=spec.host, local_port=spec.port
+                    )
+                    bound.append((tcp, spec))
+                    self.ports.append(_listener_port(tcp))
+            except BaseException:
+                for opened, _ in bound:
+                    await anyio.aclose_forcefully(opened)
+                raise
+            async with anyio.create_task_group() as tg:
+                for listener, spec in bound:
+                    tg.start_soon(self._serve_listener, listener, spec)
+                task_status.started(list(self.ports))
+        finally:
+            self.tracker.detach()
+            with anyio.CancelScope(shield=True):
+                await self.backend.aclose()
+
+    async def _serve_listener(
+        self, tcp: anyio.abc.Listener[anyio.abc.SocketStream], spec: Listener
+    ) -> None:
+        async with tcp:
+            await tcp.serve(lambda stream: self._accept(stream, spec))
+
+
+def _enable_rev2(ctx: CommandContext) -> bool:
+    ctx.options.rev2 = True
+    return True
+
+
+def _resolve_extensions(items: Sequence[ServerExtension | str]) -> list[ServerExtension]:
+    names = [i for i in items if isinstance(i, str)]
+    loaded = iter(load_extensions(names)) if names else iter(())
+    return [next(loaded) if isinstance(i, str) else i for i in items]
+
+
+def _address(value: object) -> tuple[str, int] | None:
+    if isinstance(value, tuple) and len(value) >= 2:
+        return (str(value[0]), int(value[1]))
+    return None
+
+
+def _listener_port(listener: anyio.abc.Listener[anyio.abc.SocketStream]) -> int:
+    sockets = getattr(listener, "listeners", [listener])
+    addr = sockets[0].extra(anyio.abc.SocketAttribute.local_address)
+    return int(addr[1])
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
