@@ -1358,3 +1358,40 @@ def test_parse_failure_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
         type="TEXT", subtype="PLAIN", params=US_ASCII, size=18, lines=3, extended=True
     )
     assert run_section(b"Subject: x\r\n\r\nbody", "1") is not None
+
+
+_HEADER_LINE = st.one_of(
+    st.sampled_from(
+        [
+            b"From: a@b.c",
+            b"from : x",
+            b"SUBJECT:y",
+            b"To: t",
+            b" folded",
+            b"\tfolded",
+            b"X-A: 1",
+            b"a:b: c",
+        ]
+    ),
+    st.binary(max_size=20).map(lambda b: b.replace(b"\n", b"")),
+)
+
+
+@given(
+    lines=st.lists(_HEADER_LINE, max_size=12),
+    eol=st.sampled_from([b"\r\n", b"\n"]),
+    names=st.lists(st.sampled_from(["From", "subject", "TO", "x-a", "Date", "a:b"]), max_size=3),
+)
+def test_header_fields_fast_path_agrees_with_the_field_splitter(
+    lines: list[bytes], eol: bytes, names: list[str]
+) -> None:
+    # HEADER.FIELDS picks fields with one regex; HEADER.FIELDS.NOT splits every field. Both
+    # must see the same fields, so selecting names and excluding the rest agree.
+    header = eol.join(lines) + eol + eol
+    end = message_module._fields_end(header)
+    wanted = {n.encode().lower() for n in names}
+    slow = [c for n, c in message_module._header_fields(header, end) if n in wanted]
+    fast = [
+        m.group() for m in message_module._fields_pattern(tuple(names)).finditer(header, 0, end)
+    ]
+    assert fast == slow

@@ -9,12 +9,10 @@ when the buffer passes `_FLUSH_AT`), so a response costs one ``send`` rather tha
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -107,6 +105,13 @@ class Connection:
         # read, by literal index; substituted into the command when it completes.
         self._streamed: dict[int, bytearray] = {}
         self._closing = False
+        # Timeouts (see _receive): when the connection started waiting for the client, and
+        # for how long it may.
+        self.waiting_since: float | None = None
+        self.wait_limit = 0.0
+        self.timed_out = False
+        self._writing = False
+        self._socket = _raw_socket(stream)
         # Set when a handler already sent its tagged response (STARTTLS answers before the
         # handshake).
         self._answered = False
@@ -138,26 +143,47 @@ class Connection:
             return
         data = bytes(self._out)
         self._out.clear()
+        self._writing = True
         try:
             await self.stream.send(data)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             raise ConnectionClosedError("client went away") from exc
+        finally:
+            self._writing = False
 
     # -- input --------------------------------------------------------------------------------
 
     async def _receive(self, timeout: float) -> None:
-        """Read more octets into the parser (``b""`` at the end of the stream)."""
+        """Read more octets into the parser (``b""`` at the end of the stream).
+
+        The timeout is enforced by `Server`'s reaper, which closes a connection that has
+        waited longer than ``timeout`` (`expired`): cheaper than a cancel scope per read.
+        """
+        self.waiting_since = time.monotonic()
+        self.wait_limit = timeout
         try:
-            with anyio.fail_after(timeout):
-                data = await self.stream.receive(_READ_SIZE)
-        except TimeoutError:
-            await self.bye("Autologout; idle for too long")
-            raise ConnectionClosedError("idle timeout") from None
+            data = await self.stream.receive(_READ_SIZE)
         except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
             data = b""
+        finally:
+            self.waiting_since = None
+        if self.timed_out:
+            raise ConnectionClosedError("idle timeout")
         self.wire.receive_data(data)
-        if data:
-            _quickack(self.stream)
+        if data and self._socket is not None:
+            _quickack(self._socket)
+
+    def expired(self, now: float) -> bool:
+        """True if the connection has waited for the client longer than allowed."""
+        since = self.waiting_since
+        return since is not None and now - since > self.wait_limit and not self.timed_out
+
+    async def time_out(self) -> None:
+        """Say goodbye to a client that stayed silent too long, and close the stream."""
+        self.timed_out = True
+        if not self._writing:
+            await self.bye("Autologout; idle for too long")
+        await anyio.aclose_forcefully(self.stream)
 
     def _timeout(self) -> float:
         if self.username is None:
@@ -406,21 +432,25 @@ def _replace_message(command: Append, data: bytes) -> Append:
     return dataclasses.replace(command, message=data)
 
 
-_quickack_supported: bool = hasattr(socket, "TCP_QUICKACK")
+_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 
 
-def _quickack(stream: anyio.abc.ByteStream) -> None:
-    """Ask the kernel to ACK at once: a client that writes a literal and its closing CRLF
-    in two writes (stdlib imaplib) would otherwise wait for our delayed ACK (Nagle on its
-    side), about 40 ms per APPEND. Linux resets quick-ack mode, so set it after each read."""
-    if not _quickack_supported:
-        return
-    sock: Callable[..., Any] | None = None
+def _raw_socket(stream: anyio.abc.ByteStream) -> Any:
+    """The stream's socket, looked up once (for `_quickack`), or None."""
+    if _QUICKACK is None:
+        return None
     try:
         raw = stream.extra(anyio.abc.SocketAttribute.raw_socket)
     except Exception:
-        return
-    sock = getattr(raw, "setsockopt", None)
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        return None
+    return raw if hasattr(raw, "setsockopt") else None
+
+
+def _quickack(sock: Any) -> None:
+    """Ask the kernel to ACK at once: a client that writes a literal and its closing CRLF
+    in two writes (stdlib imaplib) would otherwise wait for our delayed ACK (Nagle on its
+    side), about 40 ms per APPEND. Linux resets quick-ack mode, so set it after each read."""
+    try:  # noqa: SIM105 - on every read: a plain try costs nothing, suppress() does
+        sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+    except OSError:
+        pass

@@ -55,6 +55,7 @@ __all__ = [
     "build_fetch_response",
     "expand_macro",
     "fetch_plan",
+    "flags_response",
 ]
 
 _UID = FetchItem(name=FetchItemName.UID)
@@ -279,6 +280,23 @@ def _new_response(v: Sequence[Any]) -> FetchResponse:
     _set_rfc822_text(r, v[14])
     _set_extra(r, v[15])
     return r
+
+
+_DEFAULTS = tuple(getattr(FetchResponse(seq=1), name) for name in _FIELDS)
+
+
+def flags_response(
+    seq: int, uid: int | None, flags: tuple[str, ...], modseq: int | None = None
+) -> FetchResponse:
+    """``* seq FETCH (UID uid FLAGS (...) [MODSEQ (m)])``: the unsolicited update a session
+    gets when another changed a message's flags (built without the dataclass constructor:
+    with many sessions on a mailbox, every STORE makes one per session)."""
+    v = list(_DEFAULTS)
+    v[0] = seq
+    v[1] = uid
+    v[2] = flags
+    v[8] = modseq
+    return _new_response(v)
 
 
 # Most messages of a mailbox share a handful of flag sets: sort each set once.

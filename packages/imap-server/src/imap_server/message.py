@@ -971,14 +971,17 @@ async def read_section(
     if text == _ST.TEXT:
         return await _read_range(body, message[1], message[2], partial)
     header = await body.read(message[0], message[1]) if message[1] > message[0] else b""
-    names = {name.encode(_UTF8, _ESCAPE).lower() for name in section.fields}
     negate = text == _ST.HEADER_FIELDS_NOT
     fields_end = _fields_end(header)
-    out = [
-        chunk if chunk[-1:] == b"\n" else chunk + b"\r\n"
-        for name, chunk in _header_fields(header, fields_end)
-        if (name in names) is not negate
-    ]
+    if negate:
+        names = {name.encode(_UTF8, _ESCAPE).lower() for name in section.fields}
+        chunks = [c for n, c in _header_fields(header, fields_end) if n not in names]
+    else:
+        # The common case (a client listing messages asks for a few fields of each): one
+        # regex pass picks out the named fields at C speed.
+        pattern = _fields_pattern(section.fields)
+        chunks = [m.group() for m in pattern.finditer(header, 0, fields_end)]
+    out = [chunk if chunk[-1:] == b"\n" else chunk + b"\r\n" for chunk in chunks]
     # The message's own blank line; RFC 9051 section 6.4.5.1 leaves it out only for a
     # message with no body and no blank line.
     blank = header[fields_end:]
@@ -987,6 +990,19 @@ async def read_section(
 
 
 _FIELD_START = re.compile(rb"\n(?![ \t])")
+
+
+@functools.lru_cache(maxsize=256)
+def _fields_pattern(names: tuple[str, ...]) -> re.Pattern[bytes]:
+    """A pattern matching each whole field (its first line and continuation lines, as
+    `_header_fields` splits them) whose name is one of ``names``, case-insensitively."""
+    # A field name ends at the first colon, so a name holding one can match nothing.
+    encoded = [n.encode(_UTF8, _ESCAPE) for n in names]
+    alternatives = b"|".join(re.escape(n) for n in encoded if b":" not in n) or b"(?!)"
+    return re.compile(
+        rb"^(?:" + alternatives + rb")[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*\n?",
+        re.IGNORECASE | re.MULTILINE,
+    )
 
 
 def _fields_end(header: bytes) -> int:

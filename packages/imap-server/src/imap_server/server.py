@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import socket
 import ssl
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -310,6 +311,7 @@ class Server:
                     await anyio.aclose_forcefully(opened)
                 raise
             async with anyio.create_task_group() as tg:
+                tg.start_soon(self._reap_silent_connections)
                 for listener, spec in bound:
                     tg.start_soon(self._serve_listener, listener, spec)
                 task_status.started(list(self.ports))
@@ -317,6 +319,23 @@ class Server:
             self.tracker.detach()
             with anyio.CancelScope(shield=True):
                 await self.backend.aclose()
+
+    async def _reap_silent_connections(self) -> None:
+        """Close connections that waited for their client longer than their timeout.
+
+        One task for all connections, waking a few times per shortest timeout, instead of a
+        timer per read: reads are the hot path, silent clients are rare.
+        """
+        interval = min(
+            1.0, self.unauthenticated_timeout / 4, self.autologout / 4, self.idle_timeout / 4
+        )
+        async with anyio.create_task_group() as tg:
+            while True:
+                await anyio.sleep(interval)
+                now = time.monotonic()
+                for conn in tuple(self.connections):
+                    if conn.expired(now):
+                        tg.start_soon(conn.time_out)
 
     async def _serve_listener(
         self, tcp: anyio.abc.Listener[anyio.abc.SocketStream], spec: Listener

@@ -517,21 +517,15 @@ class StoreSession(Session):
         view = self.view
         if view is None:
             return
+        options = self.options
         try:
-            updates = await view.poll(allow_expunge=allow_expunge, rev1=not self.options.rev2)
+            updates = await view.poll(
+                allow_expunge=allow_expunge, rev1=not options.rev2, with_modseq=options.condstore
+            )
         except MailboxGone:
             await self.unselect(expunge=False)
             raise
-        condstore = self.options.condstore
         for update in updates:
-            if type(update) is FetchResponse:
-                flags = update.flags or ()
-                if self.options.rev2:
-                    flags = tuple(f for f in flags if f != _RECENT)
-                update = FetchResponse(
-                    seq=update.seq, uid=update.uid, flags=flags,
-                    modseq=update.modseq if condstore else None,
-                )  # fmt: skip
             await out.send(update)
 
     async def wait_for_changes(self) -> None:

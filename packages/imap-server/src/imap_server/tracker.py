@@ -27,6 +27,7 @@ import anyio
 
 from imap_wire import ExistsResponse, ExpungeResponse, FetchResponse, RecentResponse, Response
 
+from .fetching import flags_response
 from .store import Backend, Mailbox, MailboxSnapshot
 
 __all__ = ["MailboxView", "Tracker", "Watcher"]
@@ -204,18 +205,21 @@ class MailboxView:
 
     # -- polling ----------------------------------------------------------------------------
 
-    async def poll(self, *, allow_expunge: bool, rev1: bool) -> list[Response]:
+    async def poll(
+        self, *, allow_expunge: bool, rev1: bool, with_modseq: bool = False
+    ) -> list[Response]:
         """Fetch what changed and return the untagged updates for this session.
 
         Args:
             allow_expunge: False while a FETCH, STORE or SEARCH (not UID) completes: expunges
                 are then kept for later.
-            rev1: Send ``* n RECENT`` with EXISTS (IMAP4rev1 only).
+            rev1: IMAP4rev1 rules: ``* n RECENT`` with EXISTS, ``\\Recent`` in flags.
+            with_modseq: Put MODSEQ in flag updates (CONDSTORE enabled).
         """
         out: list[Response] = []
         if self.watcher.pending:
             self.watcher.clear()
-            out.extend(await self._fetch_changes(rev1=rev1))
+            out.extend(await self._fetch_changes(rev1=rev1, with_modseq=with_modseq))
         if allow_expunge and self.expunged:
             gone = sorted(self.expunged)
             self.expunged.clear()
@@ -238,7 +242,7 @@ class MailboxView:
                 fixed.append(r)
         return fixed
 
-    async def _fetch_changes(self, *, rev1: bool) -> list[Response]:
+    async def _fetch_changes(self, *, rev1: bool, with_modseq: bool) -> list[Response]:
         changes = await self.mailbox.changes_since(self.modseq)
         if changes.highest_modseq <= self.modseq and changes.uid_next <= self.uid_next:
             return []
@@ -263,9 +267,11 @@ class MailboxView:
             seq = self.seq_of(uid)
             if seq is None:
                 continue
-            flags = update.flags | {_RECENT} if uid in self.recent else update.flags
+            flags = update.flags | {_RECENT} if rev1 and uid in self.recent else update.flags
             flag_updates.append(
-                FetchResponse(seq=seq, uid=uid, flags=tuple(sorted(flags)), modseq=update.modseq)
+                flags_response(
+                    seq, uid, tuple(sorted(flags)), update.modseq if with_modseq else None
+                )
             )
         own.clear()
         out: list[Response] = []
@@ -283,4 +289,4 @@ class MailboxView:
 
 
 def _with_seq(r: FetchResponse, seq: int) -> FetchResponse:
-    return FetchResponse(seq=seq, uid=r.uid, flags=r.flags, modseq=r.modseq)
+    return flags_response(seq, r.uid, r.flags or (), r.modseq)
