@@ -14,14 +14,12 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
-import anyio
-import anyio.abc
 import pytest
 
 from imap_server.memory import MemoryStore
 from imap_server.message import parse_message
 from imap_server.testing.harness import RunningServer, serve_for_tests
-from imap_server.testing.transcript import TranscriptMismatch, parse_transcript
+from imap_server.testing.transcript import TranscriptClient
 
 __all__ = ["MESSAGES", "Connect", "FastStore", "Peer", "SampleMessage"]
 
@@ -158,81 +156,14 @@ def _pattern(text: str) -> re.Pattern[str]:
     return re.compile(".*".join(re.escape(part) for part in text.split("...")), re.DOTALL)
 
 
-class Peer:
-    """One client connection playing transcripts piecewise (same rules as
-    `imap_server.testing.play`), so that a test can interleave several connections."""
-
-    def __init__(self, stream: anyio.abc.ByteStream, timeout: float) -> None:
-        self._stream = stream
-        self._timeout = timeout
-        self._buffer = b""
-        self.log: list[str] = []
-
-    async def _line(self) -> str | None:
-        while b"\r\n" not in self._buffer:
-            try:
-                with anyio.fail_after(self._timeout):
-                    data = await self._stream.receive(65536)
-            except (anyio.EndOfStream, anyio.BrokenResourceError, ConnectionError):
-                return None
-            self._buffer += data
-        raw, self._buffer = self._buffer.split(b"\r\n", 1)
-        line = raw.decode("utf-8", "replace")
-        self.log.append("S: " + line)
-        return line
-
-    def _fail(self, message: str) -> TranscriptMismatch:
-        return TranscriptMismatch(message + "\n--- exchange so far ---\n" + "\n".join(self.log))
-
-    async def play(self, script: str) -> None:
-        steps = parse_transcript(script)
-        i = 0
-        while i < len(steps):
-            step = steps[i]
-            if step.who in ("C", "C+"):
-                data = step.text.encode("utf-8") + (b"\r\n" if step.who == "C" else b"")
-                await self._stream.send(data)
-                self.log.append(f"{step.who}: {step.text}")
-            elif step.text == "...":
-                following = next((s for s in steps[i + 1 :] if s.who == "S"), None)
-                assert following is not None, "'S: ...' must be followed by an S: line"
-                pattern = _pattern(following.text)
-                while True:
-                    try:
-                        got = await self._line()
-                    except TimeoutError:
-                        raise self._fail(f"timed out waiting for: {following.text}") from None
-                    if got is None:
-                        if following.text == "<closed>":
-                            break
-                        raise self._fail(f"connection closed; expected: {following.text}")
-                    if pattern.fullmatch(got):
-                        break
-                i += 1
-            else:
-                got = await self._expect_line(step.text)
-                if got is not None and not _pattern(step.text).fullmatch(got):
-                    raise self._fail(f"expected: {step.text}\n     got: {got}")
-            i += 1
-
-    async def _expect_line(self, expected: str) -> str | None:
-        try:
-            got = await self._line()
-        except TimeoutError:
-            raise self._fail(f"timed out waiting for: {expected}") from None
-        if got is None:
-            if expected == "<closed>":
-                return None
-            raise self._fail(f"connection closed; expected: {expected}")
-        if expected == "<closed>":
-            raise self._fail(f"expected the connection to close; got: {got}")
-        return got
+#: The transcript player that keeps its connection (kept under its old name for the tests).
+Peer = TranscriptClient
 
 
 @asynccontextmanager
 async def _connect(running: RunningServer, timeout: float = 5.0) -> AsyncIterator[Peer]:
-    async with await anyio.connect_tcp(running.host, running.port) as stream:
-        yield Peer(stream, timeout)
+    async with await TranscriptClient.connect(running, timeout=timeout) as client:
+        yield client
 
 
 #: ``async with connect(running) as peer:`` opens a connection to a server as a `Peer`.

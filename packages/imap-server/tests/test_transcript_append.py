@@ -8,15 +8,11 @@ import pytest
 
 from imap_server.memory import MemoryStore
 from imap_server.testing.harness import RunningServer, serve_for_tests
-from imap_server.testing.transcript import play
+from imap_server.testing.transcript import login_steps, play
 
 pytestmark = pytest.mark.anyio
 
-LOGIN = """
-    S: * OK [CAPABILITY IMAP4rev1 ...] IMAP server ready
-    C: L1 LOGIN user pass
-    S: L1 OK [CAPABILITY IMAP4rev1 ...] Logged in
-"""
+LOGIN = login_steps()
 #: A small message, one transcript line per message line (each sent with its CRLF).
 MESSAGE_LINES = ("Subject: test", "To: a@b.c", "", "body")
 MESSAGE = "\n".join(f"C: {line}" for line in MESSAGE_LINES)

@@ -15,42 +15,14 @@ from __future__ import annotations
 import pytest
 
 from imap_server.testing.harness import RunningServer
-from imap_server.testing.transcript import play
+from imap_server.testing.transcript import login_steps, play, select_steps
 
 pytestmark = pytest.mark.anyio
 
-LOGIN = """
-    S: * OK [CAPABILITY IMAP4rev1 ...] IMAP server ready
-    C: L1 LOGIN user pass
-    S: L1 OK [CAPABILITY IMAP4rev1 ...] Logged in
-"""
-SELECT = (
-    LOGIN
-    + """
-    C: L2 SELECT INBOX
-    S: ...
-    S: L2 OK [READ-WRITE] SELECT completed
-"""
-)
-EXAMINE = (
-    LOGIN
-    + """
-    C: L2 EXAMINE INBOX
-    S: ...
-    S: L2 OK [READ-ONLY] EXAMINE completed
-"""
-)
-SELECT_REV2 = (
-    LOGIN
-    + """
-    C: L2 ENABLE IMAP4rev2
-    S: * ENABLED IMAP4rev2
-    S: L2 OK ENABLE completed
-    C: L3 SELECT INBOX
-    S: ...
-    S: L3 OK [READ-WRITE] SELECT completed
-"""
-)
+LOGIN = login_steps()
+SELECT = select_steps()
+EXAMINE = select_steps(read_only=True)
+SELECT_REV2 = select_steps(rev2=True)
 
 
 def _address(name: str | None, mailbox: str) -> str:
@@ -576,12 +548,15 @@ async def test_fetch_in_rev2_has_no_recent(seeded: RunningServer) -> None:
 
 
 async def test_store_add_remove_replace(seeded: RunningServer) -> None:
-    # RFC 9051 6.4.6: the untagged FETCH carries the flags after the change.
+    # RFC 9051 6.4.6: the untagged FETCH carries the flags after the change. A new keyword
+    # changes the defined flags: FLAGS and PERMANENTFLAGS again first (RFC 9051 7.3.5).
     await play(
         seeded,
         f"""
         {SELECT}
         C: a1 STORE 4 +FLAGS (\\Flagged $Todo)
+        S: * FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Todo $Work)
+        S: * OK [PERMANENTFLAGS (\\Answered ... $Todo $Work \\*)] Flags permitted
         S: * 4 FETCH (FLAGS ($Todo \\Draft \\Flagged \\Recent))
         S: a1 OK STORE completed
         C: a2 STORE 2 -FLAGS (\\Flagged $Work)
@@ -635,6 +610,8 @@ async def test_store_silent(seeded: RunningServer) -> None:
         C: a2 STORE 1 -FLAGS.SILENT (\\Seen)
         S: a2 OK STORE completed
         C: a3 STORE 2 FLAGS.SILENT ($One)
+        S: * FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $One $Work)
+        S: * OK [PERMANENTFLAGS (\\Answered ... $One $Work \\*)] Flags permitted
         S: a3 OK STORE completed
         C: a4 UID STORE 3 +FLAGS.SILENT (\\Answered)
         S: a4 OK UID STORE completed
@@ -655,6 +632,8 @@ async def test_uid_store(seeded: RunningServer) -> None:
         f"""
         {SELECT}
         C: a1 UID STORE 2:3 +FLAGS ($Done)
+        S: * FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Done $Work)
+        S: * OK [PERMANENTFLAGS (\\Answered ... $Done $Work \\*)] Flags permitted
         S: * 2 FETCH (UID 2 FLAGS ($Done $Work \\Answered \\Flagged \\Recent))
         S: * 3 FETCH (UID 3 FLAGS ($Done \\Deleted \\Recent \\Seen))
         S: a1 OK UID STORE completed

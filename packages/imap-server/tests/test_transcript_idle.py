@@ -17,37 +17,16 @@ import pytest
 
 from imap_server.memory import MemoryStore
 from imap_server.testing.harness import RunningServer, serve_for_tests
-from imap_server.testing.transcript import play
+from imap_server.testing.transcript import login_steps, play, select_steps
 
 if TYPE_CHECKING:
     from conftest import Connect
 
 pytestmark = pytest.mark.anyio
 
-LOGIN = """
-    S: * OK [CAPABILITY IMAP4rev1 ...] IMAP server ready
-    C: L1 LOGIN user pass
-    S: L1 OK [CAPABILITY IMAP4rev1 ...] Logged in
-"""
-SELECT = (
-    LOGIN
-    + """
-    C: L2 SELECT INBOX
-    S: ...
-    S: L2 OK [READ-WRITE] SELECT completed
-"""
-)
-SELECT_REV2 = (
-    LOGIN
-    + """
-    C: L2 ENABLE IMAP4rev2
-    S: * ENABLED IMAP4rev2
-    S: L2 OK ENABLE completed
-    C: L3 SELECT INBOX
-    S: ...
-    S: L3 OK [READ-WRITE] SELECT completed
-"""
-)
+LOGIN = login_steps()
+SELECT = select_steps()
+SELECT_REV2 = select_steps(rev2=True)
 APPEND = """
     C: {tag} APPEND INBOX {{12+}}
     C: Subject: x
@@ -347,5 +326,23 @@ async def test_examine_session_sees_changes(seeded: RunningServer, connect: Conn
             C: a2 NOOP
             S: * 1 FETCH (UID 1 FLAGS (\\Recent))
             S: a2 OK NOOP completed
+            """
+        )
+
+
+async def test_new_keyword_from_another_session_redefines_flags(
+    seeded: RunningServer, connect: Connect
+) -> None:
+    # RFC 9051 7.3.5: FLAGS again when the defined flags change, before the FETCH using them.
+    async with connect(seeded) as idler, connect(seeded) as other:
+        await idler.play(f"{SELECT}\nC: a1 IDLE\nS: + idling")
+        await other.play(f"{SELECT}\nC: b1 STORE 1 +FLAGS ($Brand-New)\nS: ...\nS: b1 OK ...")
+        await idler.play(
+            """
+            S: * FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Brand-New $Work)
+            S: * OK [PERMANENTFLAGS (... $Brand-New $Work \\*)] Flags permitted
+            S: * 1 FETCH (UID 1 FLAGS (...$Brand-New...))
+            C: DONE
+            S: a1 OK IDLE completed
             """
         )

@@ -14,23 +14,12 @@ import pytest
 
 from imap_server.memory import MemoryStore
 from imap_server.testing.harness import RunningServer, serve_for_tests
-from imap_server.testing.transcript import play
+from imap_server.testing.transcript import login_steps, play
 
 pytestmark = pytest.mark.anyio
 
-LOGIN = """
-    S: * OK [CAPABILITY IMAP4rev1 ...] IMAP server ready
-    C: L1 LOGIN user pass
-    S: L1 OK [CAPABILITY IMAP4rev1 ...] Logged in
-"""
-LOGIN_REV2 = (
-    LOGIN
-    + """
-    C: L2 ENABLE IMAP4rev2
-    S: * ENABLED IMAP4rev2
-    S: L2 OK ENABLE completed
-"""
-)
+LOGIN = login_steps()
+LOGIN_REV2 = login_steps(rev2=True)
 
 
 @pytest.fixture

@@ -17,34 +17,13 @@ from __future__ import annotations
 import pytest
 
 from imap_server.testing.harness import RunningServer
-from imap_server.testing.transcript import play
+from imap_server.testing.transcript import login_steps, play, select_steps
 
 pytestmark = pytest.mark.anyio
 
-LOGIN = """
-    S: * OK [CAPABILITY IMAP4rev1 ...] IMAP server ready
-    C: L1 LOGIN user pass
-    S: L1 OK [CAPABILITY IMAP4rev1 ...] Logged in
-"""
-SELECT = (
-    LOGIN
-    + """
-    C: L2 SELECT INBOX
-    S: ...
-    S: L2 OK [READ-WRITE] SELECT completed
-"""
-)
-SELECT_REV2 = (
-    LOGIN
-    + """
-    C: L2 ENABLE IMAP4rev2
-    S: * ENABLED IMAP4rev2
-    S: L2 OK ENABLE completed
-    C: L3 SELECT INBOX
-    S: ...
-    S: L3 OK [READ-WRITE] SELECT completed
-"""
-)
+LOGIN = login_steps()
+SELECT = select_steps()
+SELECT_REV2 = select_steps(rev2=True)
 
 KEYS = [
     ("ALL", "1 2 3 4"),
@@ -280,6 +259,8 @@ async def test_save_and_use_result(seeded: RunningServer) -> None:
         S: * SEARCH 2
         S: a4 OK SEARCH completed
         C: a5 STORE $ +FLAGS.SILENT ($Saved)
+        S: * FLAGS (...)
+        S: * OK [PERMANENTFLAGS (...)] Flags permitted
         S: a5 OK STORE completed
         C: a6 SEARCH KEYWORD $Saved
         S: * SEARCH 1 3

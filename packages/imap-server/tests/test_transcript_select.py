@@ -13,26 +13,15 @@ from typing import TYPE_CHECKING
 import pytest
 
 from imap_server.testing.harness import RunningServer
-from imap_server.testing.transcript import play
+from imap_server.testing.transcript import login_steps, play
 
 if TYPE_CHECKING:
     from conftest import Connect
 
 pytestmark = pytest.mark.anyio
 
-LOGIN = """
-    S: * OK [CAPABILITY IMAP4rev1 ...] IMAP server ready
-    C: L1 LOGIN user pass
-    S: L1 OK [CAPABILITY IMAP4rev1 ...] Logged in
-"""
-LOGIN_REV2 = (
-    LOGIN
-    + """
-    C: L2 ENABLE IMAP4rev2
-    S: * ENABLED IMAP4rev2
-    S: L2 OK ENABLE completed
-"""
-)
+LOGIN = login_steps()
+LOGIN_REV2 = login_steps(rev2=True)
 FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work"
 SELECTED_REV1 = f"""
     S: * FLAGS ({FLAGS})

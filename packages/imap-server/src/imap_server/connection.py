@@ -104,6 +104,7 @@ class Connection:
         # Octets of literals streamed to us (over imap_wire's threshold) for the line being
         # read, by literal index; substituted into the command when it completes.
         self._streamed: dict[int, bytearray] = {}
+        self._current_streamed = 0
         self._closing = False
         # Timeouts (see _receive): when the connection started waiting for the client, and
         # for how long it may.

@@ -63,11 +63,10 @@ from .store import (
     StoreError,
     User,
 )
-from .tracker import MailboxView, Tracker
+from .tracker import SYSTEM_FLAGS, MailboxView, Tracker
 
 __all__ = ["ConnectionInfo", "ResponseSink", "Session", "SessionOptions", "StoreSession"]
 
-_SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 _SEEN = "\\Seen"
 _DELETED = "\\Deleted"
 _RECENT = "\\Recent"
@@ -238,7 +237,7 @@ def normalize_flags(flags: Sequence[str]) -> frozenset[str]:
     return frozenset(out)
 
 
-_CANONICAL_FLAGS = {f.upper(): f for f in (*_SYSTEM_FLAGS, _RECENT)}
+_CANONICAL_FLAGS = {f.upper(): f for f in (*SYSTEM_FLAGS, _RECENT)}
 
 _STORE_CHANGES = {
     StoreMode.REPLACE: FlagChange.REPLACE,
@@ -345,10 +344,7 @@ class StoreSession(Session):
         view = MailboxView(mailbox, snapshot, self.tracker, read_only=read_only)
         self.view = view
         self.saved = None
-        keywords = set(snapshot.keywords)
-        for flags in snapshot.flags:
-            keywords.update(f for f in flags if not f.startswith("\\"))
-        defined = (*_SYSTEM_FLAGS, *sorted(keywords))
+        defined = view.defined_flags
         ok = ResponseStatus.OK
         await out.send(FlagsResponse(flags=defined))
         await out.send(ExistsResponse(count=view.exists))
@@ -641,6 +637,8 @@ class StoreSession(Session):
             uids, _STORE_CHANGES[command.mode], flags
         )
         view.note_own_changes(u.modseq for u in updates)
+        for response in view.flags_announcement(u.flags for u in updates):
+            await out.send(response)
         if not command.silent:
             for u in updates:
                 seq = view.seq_of(u.uid)

@@ -25,14 +25,26 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from imap_wire import ExistsResponse, ExpungeResponse, FetchResponse, RecentResponse, Response
+from imap_wire import (
+    ExistsResponse,
+    ExpungeResponse,
+    FetchResponse,
+    FlagsResponse,
+    PermanentFlagsCode,
+    RecentResponse,
+    Response,
+    ResponseStatus,
+    StatusResponse,
+)
 
 from .fetching import flags_response
 from .store import Backend, Mailbox, MailboxSnapshot
 
-__all__ = ["MailboxView", "Tracker", "Watcher"]
+__all__ = ["SYSTEM_FLAGS", "MailboxView", "Tracker", "Watcher"]
 
 _RECENT = "\\Recent"
+#: The system flags a client may set (``\\Recent`` is the server's).
+SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 
 
 class Watcher:
@@ -162,11 +174,39 @@ class MailboxView:
         # MODSEQs of changes this session made and already reported itself (its own STORE):
         # polling skips them, so the client does not get the same FETCH twice.
         self._own_modseqs: set[int] = set()
-        #: Flags of messages whose change was reported in this poll (for extensions).
-        self.keywords = snapshot.keywords
+        #: Keywords the client has been told of (in FLAGS): the mailbox's and its messages'.
+        self.keywords: set[str] = set(snapshot.keywords)
+        for flags in snapshot.flags:
+            self.keywords.update(f for f in flags if not f.startswith("\\"))
 
     def close(self) -> None:
         self._tracker.unwatch(self.watcher)
+
+    @property
+    def defined_flags(self) -> tuple[str, ...]:
+        """What the FLAGS response lists: the system flags and every keyword known."""
+        return (*SYSTEM_FLAGS, *sorted(self.keywords))
+
+    def flags_announcement(self, flag_sets: Iterable[frozenset[str]]) -> list[Response]:
+        """FLAGS (and PERMANENTFLAGS) again if these flags hold keywords the client has not
+        been told of (RFC 9051 section 7.3.5: FLAGS is sent when the defined flags change);
+        else nothing."""
+        new = {f for flags in flag_sets for f in flags if f not in self.keywords and f[:1] != "\\"}
+        if not new:
+            return []
+        self.keywords |= new
+        defined = self.defined_flags
+        out: list[Response] = [FlagsResponse(flags=defined)]
+        if not self.read_only:
+            out.append(
+                StatusResponse(
+                    tag=None,
+                    status=ResponseStatus.OK,
+                    text="Flags permitted",
+                    code=PermanentFlagsCode(flags=(*defined, "\\*")),
+                )
+            )
+        return out
 
     # -- numbering --------------------------------------------------------------------------
 
@@ -234,6 +274,8 @@ class MailboxView:
         for r in updates:
             if type(r) is ExistsResponse:
                 fixed.append(ExistsResponse(count=len(self.uids)))
+            elif type(r) is RecentResponse:
+                fixed.append(RecentResponse(count=len(self.recent)))
             elif type(r) is FetchResponse and r.uid is not None:
                 seq = self.seq_of(r.uid)
                 if seq is not None:
@@ -274,7 +316,7 @@ class MailboxView:
                 )
             )
         own.clear()
-        out: list[Response] = []
+        out: list[Response] = self.flags_announcement(u.flags for u in changes.updated)
         if new:
             new.sort()
             self.uids.extend(new)

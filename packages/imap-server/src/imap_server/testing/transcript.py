@@ -39,7 +39,15 @@ from dataclasses import dataclass
 import anyio
 import anyio.abc
 
-__all__ = ["TranscriptMismatch", "TranscriptStep", "parse_transcript", "play"]
+__all__ = [
+    "TranscriptClient",
+    "TranscriptMismatch",
+    "TranscriptStep",
+    "login_steps",
+    "parse_transcript",
+    "play",
+    "select_steps",
+]
 
 _CLOSED = "<closed>"
 
@@ -53,6 +61,45 @@ class TranscriptStep:
     #: ``"C"`` (client line), ``"C+"`` (client text without CRLF) or ``"S"`` (server line).
     who: str
     text: str
+
+
+def login_steps(user: str = "user", password: str = "pass", *, rev2: bool = False) -> str:
+    """The opening of most transcripts: the greeting and a LOGIN (tag ``L1``), then with
+    ``rev2`` an ``ENABLE IMAP4rev2`` (tag ``L2``)."""
+    steps = f"""
+        S: * OK [CAPABILITY IMAP4rev1 ...] IMAP server ready
+        C: L1 LOGIN {user} {password}
+        S: L1 OK [CAPABILITY IMAP4rev1 ...] Logged in
+    """
+    if rev2:
+        steps += """
+        C: L2 ENABLE IMAP4rev2
+        S: * ENABLED IMAP4rev2
+        S: L2 OK ENABLE completed
+    """
+    return steps
+
+
+def select_steps(
+    mailbox: str = "INBOX",
+    *,
+    read_only: bool = False,
+    rev2: bool = False,
+    user: str = "user",
+    password: str = "pass",
+) -> str:
+    """`login_steps`, then SELECT (or EXAMINE with ``read_only``) of ``mailbox`` with its
+    untagged data skipped (tag ``L2``, ``L3`` after ``rev2``'s ENABLE)."""
+    verb, mode = ("EXAMINE", "READ-ONLY") if read_only else ("SELECT", "READ-WRITE")
+    tag = "L3" if rev2 else "L2"
+    return (
+        login_steps(user, password, rev2=rev2)
+        + f"""
+        C: {tag} {verb} {mailbox}
+        S: ...
+        S: {tag} OK [{mode}] {verb} completed
+    """
+    )
 
 
 def parse_transcript(script: str) -> list[TranscriptStep]:
@@ -77,31 +124,114 @@ def _pattern(text: str) -> re.Pattern[str]:
     return re.compile(".*".join(parts), re.DOTALL)
 
 
-class _Reader:
-    def __init__(self, stream: anyio.abc.ByteStream, timeout: float) -> None:
-        self.stream = stream
-        self.buffer = b""
-        self.timeout = timeout
-        self.closed = False
+class TranscriptClient:
+    """One client connection that plays transcripts piecewise: a test interleaves several
+    of them (two sessions on one mailbox, IDLE on one while the other changes things).
 
-    async def line(self) -> str | None:
-        while b"\r\n" not in self.buffer:
-            if self.closed:
+    ::
+
+        async with await TranscriptClient.connect(running) as a, ...:
+            await a.play("C: a1 NOOP\\nS: a1 OK ...")
+    """
+
+    def __init__(self, stream: anyio.abc.ByteStream, *, timeout: float = 5.0) -> None:
+        self.stream = stream
+        self.timeout = timeout
+        self._buffer = b""
+        self._closed = False
+        #: Every line sent and received so far, prefixed ``C:`` / ``C+`` / ``S:``.
+        self.log: list[str] = []
+
+    @classmethod
+    async def connect(
+        cls, target: tuple[str, int] | object, *, timeout: float = 5.0
+    ) -> TranscriptClient:
+        """Connect to ``(host, port)`` or anything with ``host`` and ``port`` attributes."""
+        if isinstance(target, tuple):
+            host, port = target
+        else:
+            host, port = target.host, target.port  # type: ignore[attr-defined]
+        return cls(await anyio.connect_tcp(host, port), timeout=timeout)
+
+    async def __aenter__(self) -> TranscriptClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stream.aclose()
+
+    @property
+    def received(self) -> list[str]:
+        """The server's lines so far."""
+        return [line[3:] for line in self.log if line.startswith("S: ")]
+
+    def _fail(self, message: str) -> TranscriptMismatch:
+        return TranscriptMismatch(message + "\n--- exchange so far ---\n" + "\n".join(self.log))
+
+    async def _line(self, waiting_for: str) -> str | None:
+        """The server's next line; None once it closed the connection."""
+        while b"\r\n" not in self._buffer:
+            if self._closed:
                 return None
             try:
                 with anyio.fail_after(self.timeout):
                     data = await self.stream.receive(65536)
+            except TimeoutError:
+                raise self._fail(f"timed out waiting for: {waiting_for}") from None
             except (anyio.EndOfStream, anyio.BrokenResourceError, ConnectionError):
                 data = b""
             if not data:
-                self.closed = True
-                if self.buffer:
-                    rest, self.buffer = self.buffer, b""
-                    return rest.decode("utf-8", "replace")
+                self._closed = True
+                if self._buffer:
+                    rest, self._buffer = self._buffer, b""
+                    return self._received(rest)
                 return None
-            self.buffer += data
-        raw, self.buffer = self.buffer.split(b"\r\n", 1)
-        return raw.decode("utf-8", "replace")
+            self._buffer += data
+        raw, self._buffer = self._buffer.split(b"\r\n", 1)
+        return self._received(raw)
+
+    def _received(self, raw: bytes) -> str:
+        line = raw.decode("utf-8", "replace")
+        self.log.append("S: " + line)
+        return line
+
+    async def play(self, script: str) -> None:
+        """Play a transcript on this connection (the rules are in the module docstring)."""
+        steps = parse_transcript(script)
+        i = 0
+        while i < len(steps):
+            step = steps[i]
+            if step.who in ("C", "C+"):
+                data = step.text.encode("utf-8") + (b"\r\n" if step.who == "C" else b"")
+                await self.stream.send(data)
+                self.log.append(
+                    f"{step.who}: {step.text}" if step.who == "C" else "C+ " + step.text
+                )
+            elif step.text == "...":
+                following = next((s for s in steps[i + 1 :] if s.who == "S"), None)
+                if following is None:
+                    raise self._fail("'S: ...' must be followed by another S: line")
+                pattern = _pattern(following.text)
+                while True:
+                    got = await self._line(following.text)
+                    if got is None:
+                        if following.text == _CLOSED:
+                            self.log.append("S: <closed>")
+                            break
+                        raise self._fail(f"connection closed; expected: {following.text}")
+                    if pattern.fullmatch(got):
+                        break
+                i += 1  # the following S: line was consumed
+            else:
+                got = await self._line(step.text)
+                if got is None:
+                    if step.text != _CLOSED:
+                        raise self._fail(f"connection closed; expected: {step.text}")
+                    self.log.append("S: <closed>")
+                elif step.text == _CLOSED:
+                    raise self._fail(f"expected the connection to close; got: {got}")
+                elif not _pattern(step.text).fullmatch(got):
+                    raise self._fail(f"expected: {step.text}\n     got: {got}")
+            i += 1
 
 
 async def play(
@@ -110,64 +240,12 @@ async def play(
     *,
     timeout: float = 5.0,
 ) -> list[str]:
-    """Play a transcript against a server; return every line the server sent.
+    """Play a transcript on a new connection to a server; return every line the server sent.
 
     Args:
         target: ``(host, port)`` or anything with ``host`` and ``port`` attributes
             (a `RunningServer`).
     """
-    if isinstance(target, tuple):
-        host, port = target
-    else:
-        host, port = target.host, target.port  # type: ignore[attr-defined]
-    steps = parse_transcript(script)
-    log: list[str] = []
-
-    def fail(message: str) -> TranscriptMismatch:
-        return TranscriptMismatch(message + "\n--- exchange so far ---\n" + "\n".join(log))
-
-    async with await anyio.connect_tcp(host, port) as stream:
-        reader = _Reader(stream, timeout)
-        i = 0
-        while i < len(steps):
-            step = steps[i]
-            if step.who == "C":
-                await stream.send(step.text.encode("utf-8") + b"\r\n")
-                log.append("C: " + step.text)
-            elif step.who == "C+":
-                await stream.send(step.text.encode("utf-8"))
-                log.append("C+ " + step.text)
-            elif step.text == "...":
-                following = next((s for s in steps[i + 1 :] if s.who == "S"), None)
-                if following is None:
-                    raise fail("'S: ...' must be followed by another S: line")
-                pattern = _pattern(following.text)
-                while True:
-                    try:
-                        got = await reader.line()
-                    except TimeoutError:
-                        raise fail(f"timed out waiting for: {following.text}") from None
-                    if got is None:
-                        if following.text == _CLOSED:
-                            break
-                        raise fail(f"connection closed; expected: {following.text}")
-                    log.append("S: " + got)
-                    if pattern.fullmatch(got):
-                        break
-                i += 1  # the following S: line was consumed
-            else:
-                try:
-                    got = await reader.line()
-                except TimeoutError:
-                    raise fail(f"timed out waiting for: {step.text}") from None
-                if got is None:
-                    if step.text == _CLOSED:
-                        log.append("S: <closed>")
-                        i += 1
-                        continue
-                    raise fail(f"connection closed; expected: {step.text}")
-                log.append("S: " + got)
-                if step.text == _CLOSED or not _pattern(step.text).fullmatch(got):
-                    raise fail(f"expected: {step.text}\n     got: {got}")
-            i += 1
-    return [line[3:] for line in log if line.startswith("S: ")]
+    async with await TranscriptClient.connect(target, timeout=timeout) as client:
+        await client.play(script)
+        return client.received
