@@ -269,7 +269,8 @@ def test_flags_copy_move_expunge(client: IMAPClient) -> None:
     c.set_flags([5], [b"\\Deleted"])
     response, expunged = c.expunge()  # every \Deleted message
     assert response == b"EXPUNGE completed"
-    assert sorted(expunged) == [(1, b"EXPUNGE"), (3, b"EXPUNGE")]
+    # IMAP4rev1: RECENT follows, as recent messages went (RFC 3501 section 7.3.2).
+    assert sorted(expunged) == [(1, b"EXPUNGE"), (1, b"RECENT"), (3, b"EXPUNGE")]
     assert c.search() == [3]
 
     c.select_folder("Archive", readonly=True)

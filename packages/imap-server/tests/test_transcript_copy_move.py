@@ -173,7 +173,8 @@ async def test_copy_errors(seeded: RunningServer) -> None:
 
 
 async def test_move(seeded: RunningServer) -> None:
-    # RFC 6851 3.3: COPYUID in an untagged OK before the EXPUNGEs (RFC 9051 6.4.8).
+    # RFC 6851 3.3: COPYUID in an untagged OK before the EXPUNGEs (RFC 9051 6.4.8); in
+    # IMAP4rev1, RECENT after them, as the mailbox's size changed (RFC 3501 7.3.2).
     await play(
         seeded,
         f"""
@@ -181,11 +182,13 @@ async def test_move(seeded: RunningServer) -> None:
         C: a1 MOVE 2 Dest
         S: * OK [COPYUID ... 2 1] Moved
         S: * 2 EXPUNGE
+        S: * 3 RECENT
         S: a1 OK MOVE completed
         C: a2 MOVE 1:2 Dest
         S: * OK [COPYUID ... 1,3 2:3] Moved
         S: * 2 EXPUNGE
         S: * 1 EXPUNGE
+        S: * 1 RECENT
         S: a2 OK MOVE completed
         C: a3 FETCH 1:* UID
         S: * 1 FETCH (UID 4)
@@ -206,6 +209,7 @@ async def test_uid_move(seeded: RunningServer) -> None:
         S: * OK [COPYUID ... 3:4 1:2] Moved
         S: * 4 EXPUNGE
         S: * 3 EXPUNGE
+        S: * 2 RECENT
         S: a1 OK UID MOVE completed
         C: a2 UID MOVE 99 Dest
         S: a2 OK UID MOVE completed
@@ -213,6 +217,7 @@ async def test_uid_move(seeded: RunningServer) -> None:
         S: * OK [COPYUID ... 1:2 3:4] Moved
         S: * 2 EXPUNGE
         S: * 1 EXPUNGE
+        S: * 0 RECENT
         S: a3 OK UID MOVE completed
         C: a4 STATUS INBOX (MESSAGES)
         S: * STATUS INBOX (MESSAGES 0)

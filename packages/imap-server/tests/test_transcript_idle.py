@@ -139,7 +139,8 @@ async def test_idle_receives_updates_rev1(seeded: RunningServer, connect: Connec
         # \Recent goes to whichever session sees the message first.
         await idler.play("S: * 5 EXISTS\nS: * ... RECENT")
         await other.play("C: b3 EXPUNGE\nS: * 3 EXPUNGE\nS: b3 OK EXPUNGE completed")
-        await idler.play("S: * 3 EXPUNGE")
+        # The expunged message was recent to the idler: the count changed (RFC 3501 7.3.2).
+        await idler.play("S: * 3 EXPUNGE\nS: * ... RECENT")
         await idler.play(
             """
             C: DONE
@@ -221,6 +222,7 @@ async def test_updates_arrive_with_the_next_command(
             """
             C: a3 NOOP
             S: * 3 EXPUNGE
+            S: * ... RECENT
             S: a3 OK NOOP completed
             C: a4 NOOP
             S: a4 OK NOOP completed
@@ -261,6 +263,7 @@ async def test_expunge_waits_during_fetch_store_search(
             C: a5 NOOP
             S: * 3 EXPUNGE
             S: * 2 EXPUNGE
+            S: * 2 RECENT
             S: a5 OK NOOP completed
             C: a6 FETCH 1:* UID
             S: * 1 FETCH (UID 1)
@@ -280,6 +283,7 @@ async def test_uid_command_may_report_expunge(seeded: RunningServer, connect: Co
             C: a1 UID FETCH 4 UID
             S: * 4 FETCH (UID 4)
             S: * 3 EXPUNGE
+            S: * 3 RECENT
             S: a1 OK UID FETCH completed
             """
         )

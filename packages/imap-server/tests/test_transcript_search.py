@@ -107,6 +107,7 @@ async def test_uid_search(seeded: RunningServer) -> None:
         {SELECT}
         C: a1 EXPUNGE
         S: * 3 EXPUNGE
+        S: * 3 RECENT
         S: a1 OK EXPUNGE completed
         C: a2 UID SEARCH ALL
         S: * SEARCH 1 2 4
@@ -360,6 +361,7 @@ async def test_saved_result_follows_expunges(seeded: RunningServer) -> None:
         S: a1 OK SEARCH completed
         C: a2 EXPUNGE
         S: * 3 EXPUNGE
+        S: * 3 RECENT
         S: a2 OK EXPUNGE completed
         C: a3 SEARCH $
         S: * SEARCH 1

@@ -286,7 +286,8 @@ async def test_unselect_does_not_expunge(seeded: RunningServer) -> None:
 
 async def test_expunge(seeded: RunningServer) -> None:
     # RFC 9051 7.5.1: each EXPUNGE renumbers the messages after it; the server reports
-    # the highest first so that every number is valid when sent.
+    # the highest first so that every number is valid when sent. In IMAP4rev1, RECENT
+    # follows when recent messages went: the mailbox's size changed (RFC 3501 7.3.2).
     await play(
         seeded,
         f"""
@@ -299,6 +300,7 @@ async def test_expunge(seeded: RunningServer) -> None:
         C: a3 EXPUNGE
         S: * 3 EXPUNGE
         S: * 1 EXPUNGE
+        S: * 2 RECENT
         S: a3 OK EXPUNGE completed
         C: a4 FETCH 1:* UID
         S: * 1 FETCH (UID 2)
@@ -325,11 +327,13 @@ async def test_uid_expunge(seeded: RunningServer) -> None:
         S: a2 OK STORE completed
         C: a3 UID EXPUNGE 2:3
         S: * 3 EXPUNGE
+        S: * 3 RECENT
         S: a3 OK UID EXPUNGE completed
         C: a4 UID EXPUNGE 99
         S: a4 OK UID EXPUNGE completed
         C: a5 UID EXPUNGE 1:*
         S: * 1 EXPUNGE
+        S: * 2 RECENT
         S: a5 OK UID EXPUNGE completed
         C: a6 UID FETCH 1:* UID
         S: * 1 FETCH (UID 2)

@@ -458,8 +458,26 @@ class StoreSession(Session):
         values: dict[str, int] = {}
         for item in items:
             key = item.upper()
-            values[key] = self._status_value(key, st, mailbox)
+            if key == "RECENT" and not self.options.rev2:
+                values[key] = await self._recent_count(mailbox, st)
+            else:
+                values[key] = self._status_value(key, st, mailbox)
         return MailboxStatusResponse(mailbox=mailbox.name, items=values)
+
+    async def _recent_count(self, mailbox: Mailbox, st: MailboxStatus) -> int:
+        """STATUS RECENT (RFC 3501 section 6.3.10): the messages with \\Recent set. In the
+        selected mailbox, this session's; elsewhere, those no session of this process has been
+        given yet, which the next session to select the mailbox gets as \\Recent."""
+        view = self.view
+        if view is not None and view.mailbox.id == mailbox.id:
+            return len(view.recent)
+        floor = self.tracker.recent_floor(mailbox.id)
+        if floor == 0:
+            return st.messages
+        if floor >= st.uid_next - 1:
+            return 0
+        snapshot = await mailbox.snapshot()
+        return sum(1 for uid in snapshot.uids if uid > floor)
 
     def _status_value(self, key: str, st: MailboxStatus, mailbox: Mailbox) -> int:
         if key == "MESSAGES":
@@ -474,11 +492,6 @@ class StoreSession(Session):
             return st.deleted
         if key == "SIZE":
             return st.size
-        if key == "RECENT" and not self.options.rev2:
-            view = self.view
-            if view is not None and view.mailbox.id == mailbox.id:
-                return len(view.recent)
-            return 0
         if key == "HIGHESTMODSEQ" and self.options.condstore:
             return st.highest_modseq
         raise CommandFailed(f"unknown STATUS item {key}", bad=True)
@@ -535,7 +548,7 @@ class StoreSession(Session):
         view = self._writable_view()
         targets = None if uids is None else self._resolve(view, uids, uid=True)
         removed = await view.mailbox.expunge(targets)
-        for response in view.remove_expunged(removed):
+        for response in view.remove_expunged(removed, rev1=not self.options.rev2):
             await out.send(response)
 
     async def search(self, command: SearchCommand, out: ResponseSink) -> None:
@@ -691,7 +704,7 @@ class StoreSession(Session):
                     text="Moved",
                 )
             )
-        for response in view.remove_expunged(result.source):
+        for response in view.remove_expunged(result.source, rev1=not self.options.rev2):
             await out.send(response)
 
     async def close(self) -> None:

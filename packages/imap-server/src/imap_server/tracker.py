@@ -128,6 +128,13 @@ class Tracker:
             # once nobody watches; cheaper than keeping an entry per mailbox ever opened.
             del self._mailboxes[watcher.mailbox_id]
 
+    def recent_floor(self, mailbox_id: str) -> int:
+        """The highest UID of the mailbox some session of this process has been given as
+        ``\\Recent``: the higher ones are recent to the next session to select it (0 when no
+        session watches the mailbox)."""
+        entry = self._mailboxes.get(mailbox_id)
+        return 0 if entry is None else entry.recent_floor
+
     def claim_recent(self, mailbox_id: str, uids: Iterable[int], *, claim: bool) -> set[int]:
         """Return which of ``uids`` are recent to the calling session; with ``claim``
         (a read-write session), no other session of this process gets them as recent."""
@@ -230,9 +237,14 @@ class MailboxView:
         """Record changes this session reported itself, so polling does not repeat them."""
         self._own_modseqs.update(m for m in modseqs if m > self.modseq)
 
-    def remove_expunged(self, uids: Sequence[int]) -> list[ExpungeResponse]:
-        """Drop UIDs this session expunged itself, returning their EXPUNGE responses."""
-        out: list[ExpungeResponse] = []
+    def remove_expunged(self, uids: Sequence[int], *, rev1: bool = False) -> list[Response]:
+        """Drop UIDs this session expunged itself, returning their EXPUNGE responses.
+
+        With ``rev1``, a ``* n RECENT`` follows them if recent messages were among them: the
+        mailbox's size changed, and with it the count (RFC 3501 section 7.3.2).
+        """
+        out: list[Response] = []
+        recent = len(self.recent)
         # Highest first: each response's number is then right without renumbering the rest.
         for uid in sorted(uids, reverse=True):
             seq = self.seq_of(uid)
@@ -241,6 +253,8 @@ class MailboxView:
                 self.expunged.discard(uid)
                 self.recent.discard(uid)
                 out.append(ExpungeResponse(seq=seq))
+        if rev1 and len(self.recent) != recent:
+            out.append(RecentResponse(count=len(self.recent)))
         return out
 
     # -- polling ----------------------------------------------------------------------------
@@ -263,7 +277,9 @@ class MailboxView:
         if allow_expunge and self.expunged:
             gone = sorted(self.expunged)
             self.expunged.clear()
-            expunges = self.remove_expunged(gone)
+            # (A RECENT after the EXPUNGEs only if no EXISTS follows with one of its own.)
+            rev1_recent = rev1 and not any(type(r) is RecentResponse for r in out)
+            expunges = self.remove_expunged(gone, rev1=rev1_recent)
             # EXPUNGE responses must precede the EXISTS and FETCH computed with the new
             # numbering; EXISTS/FETCH from _fetch_changes used the old numbering, so renumber.
             out = [*expunges, *self._renumbered(out)]
