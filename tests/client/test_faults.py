@@ -648,6 +648,29 @@ async def test_malformed_lines_are_skipped(anyio_backend: str) -> None:
                 await client.logout()
 
 
+@pytest.mark.anyio
+async def test_malformed_completion_fails_its_command(anyio_backend: str) -> None:
+    """A tagged completion that cannot be parsed fails its own command at once (it will
+    never be answered again); the others complete and the connection goes on."""
+
+    async def script(peer: Peer) -> None:
+        first, second = await peer.gather(2, "NOOP")
+        await peer.send(f"{first.tag} BOGUS not a status")
+        await peer.send(f"{second.tag} OK done")
+        await peer.serve_until("LOGOUT")
+
+    async with no_task_leak(), scripted_server(script) as server:
+        with anyio.fail_after(LIMIT):
+            async with server.client() as client:
+                await client.login("user", "pass")
+                outcomes = await run_all(client.noop, client.noop)
+                # Which task's NOOP went out first is the scheduler's choice.
+                assert sum(isinstance(o, ProtocolViolation) for o in outcomes) == 1
+                assert outcomes.count(None) == 1
+                assert not client.closed.is_set()
+                await client.logout()
+
+
 async def test_overlong_line_skipped(anyio_backend: str) -> None:
     """A response over the client's line limit is dropped, not buffered without bound."""
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import logging
 import socket
 from collections.abc import AsyncIterable, Callable, Iterable
@@ -44,6 +45,8 @@ from imap_wire import (
     ResponseStatus,
     StatusResponse,
     StreamedLiteral,
+    TraceState,
+    trace_lines,
 )
 from imap_wire import ClientConnection as WireConnection
 
@@ -59,6 +62,9 @@ from .state import MailboxState
 __all__ = ["Connection", "PendingCommand", "UnsolicitedHandler"]
 
 log = logging.getLogger("imap_client")
+#: The connection trace (``C:`` / ``S:`` lines, passwords redacted), at DEBUG.
+trace_log = logging.getLogger("imap_client.trace")
+_connection_ids = itertools.count(1)
 
 _READ_SIZE = 64 * 1024
 _STREAM_ENDED = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
@@ -226,6 +232,10 @@ class PendingCommand:
                 log.exception("command completion callback failed")
 
 
+class _Lost(Exception):
+    """The stream ended in the middle of a response."""
+
+
 class _Completed(Exception):
     """The command completed while its writer waited for a continuation request."""
 
@@ -290,6 +300,12 @@ class Connection:
         # Set after STARTTLS's OK: the reader reads nothing until the TLS layer is in place
         # (the handshake reads the same socket).
         self._reading_paused: anyio.Event | None = None
+        # Decided once: a trace started mid-stream could miss an AUTHENTICATE and show its
+        # responses.
+        self._trace: TraceState | None = None
+        if trace_log.isEnabledFor(logging.DEBUG):
+            self._trace = TraceState()
+            self._trace_id = f"[c{next(_connection_ids)}]"
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -432,11 +448,19 @@ class Connection:
     async def _write(self, data: bytes) -> None:
         if not data:
             return
+        if self._trace is not None:
+            self._log_trace(data, sent_by_client=True)
         try:
             await self.stream.send(data)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             self._shutdown(ConnectionLost(f"connection lost while sending: {exc!r}"))
             raise self._lost() from exc
+
+    def _log_trace(self, data: bytes, *, sent_by_client: bool) -> None:
+        assert self._trace is not None
+        who = "C:" if sent_by_client else "S:"
+        for line in trace_lines(data, sent_by_client=sent_by_client, state=self._trace):
+            trace_log.debug("%s %s %s", self._trace_id, who, line)
 
     async def write_raw(self, data: bytes) -> None:
         """Write a line of an exchange (a SASL response, ``DONE``)."""
@@ -482,8 +506,12 @@ class Connection:
                     event = self.wire.next_event()
                 except RemoteProtocolError as exc:
                     if exc.fatal:
+                        if self.wire.state is ConnectionState.LOGOUT or "closed" in str(exc):
+                            # Cut off in the middle of a response: the connection was lost.
+                            raise _Lost(str(exc)) from exc
                         raise ProtocolViolation(str(exc)) from exc
                     log.warning("skipped a response that cannot be parsed: %s", exc)
+                    self._fail_tagged(exc)
                     continue
                 if event is NEED_DATA:
                     if self._reading_paused is not None:
@@ -497,6 +525,8 @@ class Connection:
                         OSError,
                     ):
                         data = b""
+                    if self._trace is not None:
+                        self._log_trace(data, sent_by_client=False)
                     self.wire.receive_data(data)
                     continue
                 if type(event) is ConnectionClosed:
@@ -517,6 +547,9 @@ class Connection:
                 self._dispatch(event)
         except ProtocolViolation as exc:
             cause = exc
+        except _Lost as exc:
+            bye = self.bye.text if self.bye is not None else None
+            cause = ConnectionLost(f"connection lost: {exc}", bye=bye)
         except anyio.get_cancelled_exc_class():
             self._shutdown(ConnectionLost("connection closed by the client"))
             raise
@@ -562,6 +595,19 @@ class Connection:
                 handler(response)
             except Exception:
                 log.exception("unsolicited response handler failed")
+
+    def _fail_tagged(self, exc: RemoteProtocolError) -> None:
+        """A tagged response that cannot be parsed fails its command at once, rather than
+        leaving it to wait for a completion that already came."""
+        pending = self._pending.pop(exc.tag, None) if exc.tag else None
+        if pending is None:
+            return
+        if pending in self._gate.in_flight:
+            self._gate.in_flight.remove(pending)
+        if self._wants_continuation is pending:
+            self._wants_continuation = None
+        pending._fail(ProtocolViolation(f"malformed response to {pending.name}: {exc}"))
+        self._gate.notify()
 
     def _completed(self, response: StatusResponse) -> None:
         assert response.tag is not None

@@ -58,7 +58,7 @@ from imap_wire import (
 
 from ._base import ClientBase
 from ._core import PendingCommand
-from .errors import MissingCapability
+from .errors import InvalidCommand, MissingCapability
 from .results import AppendResult, ListData, NamespaceData, SelectData, StatusData
 
 __all__ = ["MailboxCommands"]
@@ -138,7 +138,7 @@ class MailboxCommands(ClientBase):
             CommandFailed: The server refused the command.
         """
         if not capabilities:
-            raise ValueError("ENABLE needs at least one capability")
+            raise InvalidCommand("ENABLE needs at least one capability")
         pending = await self._run(
             Enable(tag=self.next_tag(), capabilities=tuple(capabilities)),
             claim_once(lambda r: isinstance(r, EnabledResponse)),

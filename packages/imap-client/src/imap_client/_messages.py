@@ -45,7 +45,7 @@ from imap_wire import (
 
 from ._base import ClientBase
 from ._mailboxes import claim_once
-from .errors import MissingCapability
+from .errors import InvalidCommand, MissingCapability
 from .results import CopyResult, FetchData, SearchData
 from .state import MailboxState
 
@@ -74,7 +74,7 @@ def as_sequence_set(messages: MessageSet) -> SequenceSet | None:
         numbers = list(messages)
         return SequenceSet.from_numbers(numbers) if numbers else None
     except ProtocolError as exc:
-        raise ValueError(f"not a message set: {messages!r} ({exc})") from None
+        raise InvalidCommand(f"not a message set: {messages!r} ({exc})") from None
 
 
 class MessageCommands(ClientBase):
@@ -369,7 +369,7 @@ def _parsed(line: str, registry: Registry, what: str) -> object:
     try:
         return parse_command(f"x {line}\r\n".encode(), registry=registry)
     except ProtocolError as exc:
-        raise ValueError(f"cannot parse {what}: {exc}") from None
+        raise InvalidCommand(f"cannot parse {what}: {exc}") from None
 
 
 def _fetch_attributes(
@@ -393,10 +393,10 @@ def _fetch_attributes(
         command = _parsed(f"FETCH 1 {item.strip()}", registry, "FETCH item")
         assert isinstance(command, Fetch)
         if command.macro is not None:
-            raise ValueError(f"a FETCH macro ({item}) cannot be combined with other items")
+            raise InvalidCommand(f"a FETCH macro ({item}) cannot be combined with other items")
         attributes.extend(command.attributes)
     if not attributes:
-        raise ValueError("FETCH needs at least one data item")
+        raise InvalidCommand("FETCH needs at least one data item")
     return tuple(attributes), None
 
 
@@ -404,7 +404,7 @@ def _parse_criteria(criteria: str, registry: Registry) -> tuple[SearchKey, str |
     command = _parsed(f"SEARCH {criteria.strip()}", registry, "SEARCH criteria")
     assert isinstance(command, Search)
     if command.return_options is not None:
-        raise ValueError("give SEARCH return options with esearch(return_=...)")
+        raise InvalidCommand("give SEARCH return options with esearch(return_=...)")
     return command.criteria, command.charset
 
 
@@ -418,7 +418,7 @@ def _store_mode(mode: StoreMode | str) -> StoreMode:
     try:
         return StoreMode[mode.upper()]
     except KeyError:
-        raise ValueError(f"not a STORE mode: {mode!r} (use '+', '-' or '')") from None
+        raise InvalidCommand(f"not a STORE mode: {mode!r} (use '+', '-' or '')") from None
 
 
 # -- claims ------------------------------------------------------------------------------------
@@ -435,7 +435,7 @@ def _fetch_claims(
     # sends both commands' data before either tagged OK, the second response of a message
     # brings nothing new and is left for the next command. (A server may split one message's
     # items over several responses; those bring new items and are kept together.)
-    taken: dict[int, frozenset[str]] = {}
+    taken: dict[int, FetchResponse | frozenset[str]] = {}
 
     def claims(response: Response) -> bool:
         if not isinstance(response, FetchResponse):
@@ -450,11 +450,18 @@ def _fetch_claims(
             largest = max(number, state.exists)
         if not (saved or sequence_set.contains(number, largest)):
             return False
-        items = _items_of(response)
         before = taken.get(number)
-        if before is not None and items <= before:
+        if before is None:
+            # The common case, one response per message: no need to look inside it.
+            taken[number] = response
+            return True
+        if isinstance(before, FetchResponse):
+            before = _items_of(before)
+        items = _items_of(response)
+        if items <= before:
+            taken[number] = before
             return False
-        taken[number] = items if before is None else before | items
+        taken[number] = before | items
         return True
 
     return claims

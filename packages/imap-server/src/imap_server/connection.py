@@ -10,6 +10,7 @@ when the buffer passes `_FLUSH_AT`), so a response costs one ``send`` rather tha
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import socket
 import time
@@ -39,7 +40,9 @@ from imap_wire import (
     ServerConnection,
     StatusResponse,
     StreamedLiteral,
+    TraceState,
     response_code,
+    trace_lines,
 )
 
 from .errors import CommandFailed
@@ -52,6 +55,9 @@ if TYPE_CHECKING:
 __all__ = ["CommandContext", "Connection", "ConnectionClosedError"]
 
 log = logging.getLogger("imap_server")
+#: The connection trace (``C:`` / ``S:`` lines, passwords redacted), at DEBUG.
+trace_log = logging.getLogger("imap_server.trace")
+_connection_ids = itertools.count(1)
 
 _FLUSH_AT = 64 * 1024
 _READ_SIZE = 64 * 1024
@@ -120,6 +126,13 @@ class Connection:
         self.ctx = CommandContext(
             connection=self, session=session, options=session.options, info=info, out=self
         )
+        # Decided once: a trace started mid-stream could miss an AUTHENTICATE and show its
+        # responses.
+        self._trace: TraceState | None = None
+        if trace_log.isEnabledFor(logging.DEBUG):
+            self._trace = TraceState()
+            remote = f" {info.remote[0]}:{info.remote[1]}" if info.remote else ""
+            self._trace_id = f"[{next(_connection_ids)}{remote}]"
 
     def _literal_policy(self, request: LiteralRequest) -> StatusResponse | None:
         """Refuse an APPEND the store could not take, before the client sends it."""
@@ -144,6 +157,8 @@ class Connection:
             return
         data = bytes(self._out)
         self._out.clear()
+        if self._trace is not None:
+            self._log_trace(data, sent_by_client=False)
         self._writing = True
         try:
             await self.stream.send(data)
@@ -170,9 +185,17 @@ class Connection:
             self.waiting_since = None
         if self.timed_out:
             raise ConnectionClosedError("idle timeout")
+        if self._trace is not None:
+            self._log_trace(data, sent_by_client=True)
         self.wire.receive_data(data)
         if data and self._socket is not None:
             _quickack(self._socket)
+
+    def _log_trace(self, data: bytes, *, sent_by_client: bool) -> None:
+        assert self._trace is not None
+        who = "C:" if sent_by_client else "S:"
+        for line in trace_lines(data, sent_by_client=sent_by_client, state=self._trace):
+            trace_log.debug("%s %s %s", self._trace_id, who, line)
 
     def expired(self, now: float) -> bool:
         """True if the connection has waited for the client longer than allowed."""

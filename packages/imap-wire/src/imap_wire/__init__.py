@@ -147,6 +147,7 @@ from ._search import (
 from ._sequence_set import SequenceSet
 from ._state import ConnectionState, StateMachine
 from ._status import StatusItem
+from ._trace import TraceState, trace_lines
 from ._values import Cursor, Literal8, StreamedLiteral, Value
 from .errors import (
     ImapWireError,
@@ -288,6 +289,7 @@ __all__ = [
     "StoreMode",
     "StreamedLiteral",
     "Subscribe",
+    "TraceState",
     "UidCommand",
     "UidNextCode",
     "UidValidityCode",
@@ -314,6 +316,7 @@ __all__ = [
     "parse_responses",
     "part_at",
     "response_code",
+    "trace_lines",
 ]
 
 __version__ = "0.1.0"

@@ -511,7 +511,13 @@ class ClientConnection(_Base):
         if type(frame) is not Line:
             assert isinstance(frame, LiteralStarted | LiteralChunk)
             return frame
-        response = parse_response_line(frame.segments, frame.literals, self._ctx, self.limits)
+        try:
+            response = parse_response_line(frame.segments, frame.literals, self._ctx, self.limits)
+        except RemoteProtocolError as exc:
+            if exc.tag is None:
+                # The tag of a malformed completion tells the client which command it ends.
+                exc.tag = line_tag(frame.segments[0])
+            raise
         if isinstance(response, StatusResponse):
             self._after_status(response)
             return response
