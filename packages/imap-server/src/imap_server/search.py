@@ -30,6 +30,7 @@ import datetime as _dt
 import enum
 import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Final, Generic, Protocol, TypeVar
 
@@ -103,7 +104,7 @@ class SearchScope:
 
     uids: Sequence[int]
     saved: frozenset[int] | None = None
-    recent: frozenset[int] = frozenset()
+    recent: AbstractSet[int] = frozenset()
 
 
 class UnsupportedSearchKey(CommandFailed):

@@ -303,7 +303,9 @@ class StoreSession(Session):
         return tuple(sorted(flags))
 
     def _scope(self, view: MailboxView) -> search.SearchScope:
-        return search.SearchScope(uids=view.uids, saved=self.saved, recent=frozenset(view.recent))
+        # The view's own set, not a copy: every FETCH and STORE builds a scope, and on a first
+        # SELECT every message of a large mailbox may be recent. The scope lives for one command.
+        return search.SearchScope(uids=view.uids, saved=self.saved, recent=view.recent)
 
     def _resolve(self, view: MailboxView, sset: SequenceSet, *, uid: bool) -> list[int]:
         """UIDs named by a sequence set; BAD for a sequence number beyond the mailbox."""
