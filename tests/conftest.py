@@ -1,13 +1,18 @@
 """Fixtures shared by the top-level tests: Dovecot and our server, each with a fresh account.
 
-`dovecot_server` (session scope) runs Dovecot (Debian package ``dovecot-imapd``, 2.3
-configuration syntax) as a foreground process (``dovecot -F -c CONF``), everything in a
-temporary folder: configuration, ``base_dir``, ``state_dir``, log, passwd-file, Maildirs and a
-self-signed certificate. It listens on 127.0.0.1 on two free ports: plain text with STARTTLS
-offered, and implicit TLS. Plaintext authentication is allowed; the SASL mechanisms are PLAIN,
-LOGIN, CRAM-MD5, SCRAM-SHA-1 and SCRAM-SHA-256 (the passwords are stored in the ``PLAIN``
-scheme, from which Dovecot derives what CRAM-MD5 and SCRAM need). XOAUTH2 and OAUTHBEARER need
-a token validation service, so they are not enabled: they are tested against a scripted server.
+`tls_certificate` (session scope) is the one test certificate of the run (tests/interop uses it
+too). `dovecot_server` (session scope) is the one Dovecot of the run, shared by tests/client and
+tests/differential (every test takes an account of its own, so sharing is safe). It runs Dovecot
+(Debian package ``dovecot-imapd``, 2.3 configuration syntax) as a foreground process (``dovecot
+-F -c CONF``), everything in a temporary folder: configuration, ``base_dir``, ``state_dir``,
+log, passwd-file, Maildirs and a copy of the certificate. It listens on 127.0.0.1 on two free
+ports: plain text with STARTTLS offered, and implicit TLS. Mail is in Maildirs with
+``LAYOUT=fs`` (one folder per hierarchy level, like our ``/`` delimiter; Maildir++ would refuse
+``.`` in names); failed logins cost no delay nor per-IP penalty; IDLE polls every second should
+inotify be missing. Plaintext authentication is allowed; the SASL mechanisms are PLAIN, LOGIN,
+CRAM-MD5, SCRAM-SHA-1 and SCRAM-SHA-256 (the passwords are stored in the ``PLAIN`` scheme, from
+which Dovecot derives what CRAM-MD5 and SCRAM need). XOAUTH2 and OAUTHBEARER need a token
+validation service, so they are not enabled: they are tested against a scripted server.
 
 `imap_server` (function scope, async) runs ours, `imap_server.testing.harness.serve_for_tests`
 over a fresh `MemoryStore`, in the test's own event loop: asyncio or trio (our server runs on
@@ -17,7 +22,11 @@ anyio, so it is exercised under both). It has the same two listeners.
 an account and its password, and a client SSL context trusting the test certificate. Every test
 gets an account nobody used before (Dovecot: a new user of the pre-written passwd-file; ours: a
 new store), so each starts from the same state: an empty INBOX plus the special-use mailboxes of
-`SPECIAL_MAILBOXES`, all subscribed.
+`SPECIAL_MAILBOXES`, all subscribed. Dovecot's are created over IMAP when the account is handed
+out (`DovecotServer.prepare_account`; each suite names its own), and get their special-use
+attributes from the ``inbox`` namespace configuration. (``auto = subscribe`` would make them
+appear without existing on disk until first opened, so a RENAME onto one would succeed: not what
+a store with real mailboxes does.)
 
 Running as root: Dovecot refuses mail access as UID 0, so the mail processes run as ``nobody``
 and the Maildirs live under the system temporary folder (``/tmp/pytest-of-root`` is mode 0700,
@@ -30,6 +39,7 @@ fixtures, and import the types for annotations only (``if TYPE_CHECKING``).
 from __future__ import annotations
 
 import contextlib
+import grp
 import itertools
 import os
 import pwd
@@ -41,7 +51,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -59,9 +69,10 @@ if TYPE_CHECKING:
 
 #: Every account's password (with a space: quoted on the wire; no colon: passwd-file).
 PASSWORD = "client secret 1"
-#: Dovecot accounts written to its passwd-file before it starts (one per test).
-MAX_ACCOUNTS = 2000
-#: Mailboxes besides INBOX every account starts with, and their special-use attribute.
+#: Dovecot accounts written to its passwd-file before it starts (one per test, all suites).
+MAX_ACCOUNTS = 3000
+#: Mailboxes besides INBOX every account starts with, and their special-use attribute (also
+#: every special-use mailbox of Dovecot's configuration).
 SPECIAL_MAILBOXES = (
     ("Archive", "\\Archive"),
     ("Drafts", "\\Drafts"),
@@ -132,7 +143,7 @@ class Certificate:
         return context
 
 
-def _make_certificate(folder: Path) -> Certificate:
+def make_certificate(folder: Path) -> Certificate:
     openssl = shutil.which("openssl")
     if openssl is None:
         pytest.fail("openssl is not installed (scripts/test installs it with apt-get as root)")
@@ -148,7 +159,8 @@ def _make_certificate(folder: Path) -> Certificate:
 
 @pytest.fixture(scope="session")
 def tls_certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
-    return _make_certificate(tmp_path_factory.mktemp("client-tls"))
+    """The run's certificate (tests/client, tests/interop and Dovecot use it)."""
+    return make_certificate(tmp_path_factory.mktemp("tls"))
 
 
 # -- Dovecot --------------------------------------------------------------------------------------
@@ -174,25 +186,27 @@ def _dovecot_config(dovecot: DovecotServer, port: int, tls_port: int) -> str:
     uid, gid = _mail_ids()
     if os.geteuid() == 0:
         users = ""  # the Debian package's dovecot and dovenull users
-        login_chroot = ""
+        no_chroot = ""
     else:
-        me = pwd.getpwuid(os.getuid()).pw_name
-        users = f"default_internal_user = {me}\ndefault_login_user = {me}\n"
-        login_chroot = "  chroot =\n"  # chroot needs root
+        me, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+        users = (
+            f"default_internal_user = {me}\ndefault_internal_group = {group}\n"
+            f"default_login_user = {me}\n"
+        )
+        no_chroot = "  chroot =\n"  # imap-login and anvil chroot by default: that needs root
     dh = Path("/usr/share/dovecot/dh.pem")
     ssl_dh = f"ssl_dh = <{dh}\n" if dh.exists() else ""
     mailboxes = "".join(
-        f"  mailbox {name} {{\n    special_use = {use}\n    auto = subscribe\n  }}\n"
-        for name, use in SPECIAL_MAILBOXES
+        f"  mailbox {name} {{\n    special_use = {use}\n  }}\n" for name, use in SPECIAL_MAILBOXES
     )
     mechanisms = " ".join(sorted(m.lower() for m in DOVECOT_MECHANISMS))
     return f"""\
-# Written by tests/conftest.py (Dovecot 2.3 syntax).
+# Written by tests/conftest.py (Dovecot 2.3 syntax) for tests/client and tests/differential.
 protocols = imap
 listen = 127.0.0.1
 base_dir = {folder / "run"}
 state_dir = {folder / "state"}
-instance_name = imap-client-tests-{os.getpid()}
+instance_name = imap-tests-{os.getpid()}
 log_path = {dovecot.log_file}
 info_log_path = {dovecot.log_file}
 ssl = yes
@@ -201,11 +215,12 @@ ssl_key = <{dovecot.certificate.key}
 {ssl_dh}disable_plaintext_auth = no
 auth_mechanisms = {mechanisms}
 # Tests fail logins on purpose: no delay (but 0.5 s remains), and no penalty doubling the
-# delay of each later failure from 127.0.0.1 (login_trusted_networks does not prevent it).
+# delay of each later failure from 127.0.0.1 (login_trusted_networks does not prevent it; the
+# penalty is off when its anvil socket does not exist: mode 0).
 auth_failure_delay = 0
 login_trusted_networks = 127.0.0.0/8
 service anvil {{
-  unix_listener anvil-auth-penalty {{
+{no_chroot}  unix_listener anvil-auth-penalty {{
     mode = 0
   }}
 }}
@@ -215,6 +230,8 @@ mail_location = maildir:~/Maildir:LAYOUT=fs
 mail_fsync = never
 # Pipelining tests put 100 commands in flight at once.
 imap_max_line_length = 256k
+# IDLE notices changes through inotify; should that be missing, poll often, not every 30 s.
+mailbox_idle_check_interval = 1 secs
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {dovecot.passwd}
@@ -234,7 +251,7 @@ service imap-login {{
     port = {tls_port}
     ssl = yes
   }}
-{login_chroot}}}
+{no_chroot}}}
 namespace inbox {{
   inbox = yes
   separator = /
@@ -256,7 +273,9 @@ class DovecotServer:
                 "Dovecot is not installed: apt-get install dovecot-imapd "
                 "(scripts/test does, as root)"
             )
-        self.folder = Path(tempfile.mkdtemp(prefix="imap-client-dovecot-"))
+        # Not pytest's tmp_path: as root, the mail processes run as `nobody`, who cannot
+        # cross /tmp/pytest-of-root (mode 0700) to the Maildirs and Dovecot's sockets.
+        self.folder = Path(tempfile.mkdtemp(prefix="imap-tests-dovecot-"))
         self.folder.chmod(0o755)
         # Dovecot reads the key as root before dropping privileges; a copy of its own keeps
         # the pytest folder (mode 0700) out of it.
@@ -274,6 +293,7 @@ class DovecotServer:
         self.mail_root.mkdir()
         if os.geteuid() == 0:
             os.chown(self.mail_root, *_mail_ids())
+        self.password = PASSWORD
         self._accounts = itertools.count(1)
         self._lock = threading.Lock()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -331,6 +351,39 @@ class DovecotServer:
             pytest.fail(f"more than {MAX_ACCOUNTS} Dovecot accounts wanted: raise MAX_ACCOUNTS")
         return f"user{n}"
 
+    def prepare_account(self, user: str, mailboxes: Iterable[str]) -> None:
+        """Create and subscribe `mailboxes` (special-use ones of the configuration) over IMAP,
+        as a client would."""
+        commands = [f'LOGIN {user} "{self.password}"']
+        for name in mailboxes:
+            commands += [f"CREATE {name}", f"SUBSCRIBE {name}"]
+        commands.append("LOGOUT")
+        with socket.create_connection((self.host, self.port), timeout=10.0) as sock:
+            sock.settimeout(10.0)
+            with sock.makefile("rb") as reader:
+                assert reader.readline().startswith(b"* OK"), "no greeting from Dovecot"
+                for i, command in enumerate(commands):
+                    tag = f"p{i}".encode()
+                    sock.sendall(tag + b" " + command.encode() + b"\r\n")
+                    while True:
+                        line = reader.readline()
+                        assert line, f"Dovecot closed the connection during {command!r}"
+                        if line.startswith(tag + b" "):
+                            assert line.startswith(tag + b" OK"), f"{command!r}: {line!r}"
+                            break
+
+    def log_size(self) -> int:
+        """Where the log ends now, for `errors_since`."""
+        return len(self.log())
+
+    def errors_since(self, log_size: int) -> list[str]:
+        """The Error, Panic and Fatal lines logged after `log_size`."""
+        return [
+            line
+            for line in self.log()[log_size:].splitlines()
+            if any(f": {level}:" in line for level in ("Error", "Panic", "Fatal"))
+        ]
+
     def stop(self) -> None:
         """SIGTERM to the master (it stops its children), then SIGKILL to the group if need be."""
         proc, self.proc = self.proc, None
@@ -366,7 +419,8 @@ def _group_alive(pgid: int) -> bool:
 
 @pytest.fixture(scope="session")
 def dovecot_server(tls_certificate: Certificate) -> Iterator[DovecotServer]:
-    """One Dovecot for the whole run; each test takes an account of its own."""
+    """One Dovecot for the whole run (tests/client and tests/differential); each test takes
+    an account of its own."""
     server = DovecotServer(tls_certificate)
     try:
         yield server
@@ -376,13 +430,15 @@ def dovecot_server(tls_certificate: Certificate) -> Iterator[DovecotServer]:
 
 
 def _dovecot_target(dovecot: DovecotServer, certificate: Certificate) -> Target:
+    user = dovecot.new_user()
+    dovecot.prepare_account(user, (name for name, _ in SPECIAL_MAILBOXES))
     return Target(
         kind="dovecot",
         host=dovecot.host,
         port=dovecot.port,
         tls_port=dovecot.tls_port,
-        user=dovecot.new_user(),
-        password=PASSWORD,
+        user=user,
+        password=dovecot.password,
         ssl_context=certificate.client_context(),
         mechanisms=DOVECOT_MECHANISMS,
     )
@@ -442,13 +498,9 @@ async def target(
     after which Dovecot logged an error fails."""
     if request.param == "dovecot":
         dovecot: DovecotServer = request.getfixturevalue("dovecot_server")
-        log_size = len(dovecot.log())
+        log_size = dovecot.log_size()
         yield _dovecot_target(dovecot, tls_certificate)
-        errors = [
-            line
-            for line in dovecot.log()[log_size:].splitlines()
-            if any(f": {level}:" in line for level in ("Error", "Panic", "Fatal"))
-        ]
+        errors = dovecot.errors_since(log_size)
         assert not errors, "Dovecot logged errors:\n" + "\n".join(errors)
         return
     async with _serve_ours(tls_certificate) as ours:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import ssl
 import subprocess
@@ -25,14 +24,16 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import pytest
 
 from imap_server import MemoryStore
 from imap_server.testing.harness import ThreadedServer
+
+if TYPE_CHECKING:
+    from conftest import Certificate
 
 #: The account every server of these tests has.
 USER = "alice"
@@ -48,45 +49,14 @@ _LISTENING = re.compile(r"^imap-server: listening on (\S+):(\d+) \(([^)]*)\)$", 
 # -- TLS ------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class TlsFiles:
-    """A self-signed certificate for ``localhost`` / ``127.0.0.1`` and its key (PEM files)."""
-
-    cert: Path
-    key: Path
-
-    def server_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.cert, self.key)
-        return context
-
-    def client_context(self) -> ssl.SSLContext:
-        """A client context that trusts this certificate only, with host name checks on."""
-        context = ssl.create_default_context(cafile=str(self.cert))
-        # The certificate is its own trust anchor here, pinned by the cafile; Python 3.13's
-        # strict X.509 checks object to some self-signed certificates, which proves nothing.
-        context.verify_flags &= ~ssl.VERIFY_X509_STRICT
-        return context
+@pytest.fixture(scope="session")
+def tls_files(tls_certificate: Certificate) -> Certificate:
+    """The run's test certificate (`tls_certificate` of ``tests/conftest.py``)."""
+    return tls_certificate
 
 
 @pytest.fixture(scope="session")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.fail("openssl is not installed (scripts/test installs it with apt-get as root)")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
-         "-days", "1", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return TlsFiles(cert=cert, key=key)
-
-
-@pytest.fixture(scope="session")
-def client_ssl_context(tls_files: TlsFiles) -> ssl.SSLContext:
+def client_ssl_context(tls_files: Certificate) -> ssl.SSLContext:
     return tls_files.client_context()
 
 
@@ -103,7 +73,7 @@ class CliServer:
 
     host = "127.0.0.1"
 
-    def __init__(self, tls: TlsFiles, log_file: Path) -> None:
+    def __init__(self, tls: Certificate, log_file: Path) -> None:
         self.log_file = log_file
         with log_file.open("wb") as stderr:
             self.proc = subprocess.Popen(
@@ -154,7 +124,7 @@ class CliServer:
 
 @pytest.fixture(scope="module")
 def cli_server(
-    tls_files: TlsFiles, tmp_path_factory: pytest.TempPathFactory
+    tls_files: Certificate, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[CliServer]:
     """One ``imap-server`` child process per test module."""
     server = CliServer(tls_files, tmp_path_factory.mktemp("cli-server") / "stderr.log")
@@ -184,7 +154,7 @@ def memory_store() -> MemoryStore:
 
 
 @pytest.fixture
-def threaded_server(memory_store: MemoryStore, tls_files: TlsFiles) -> Iterator[ThreadedServer]:
+def threaded_server(memory_store: MemoryStore, tls_files: Certificate) -> Iterator[ThreadedServer]:
     """`memory_store` served in a background thread on a plain listener offering STARTTLS;
     ``server.running.port`` is its port, ``server.call`` runs code in its event loop."""
     server = ThreadedServer(memory_store, tls_context=tls_files.server_context())

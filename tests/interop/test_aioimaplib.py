@@ -22,7 +22,7 @@ from imap_server import Listener, MemoryStore
 from imap_server.testing.harness import RunningServer, serve_for_tests
 
 if TYPE_CHECKING:
-    from interop.conftest import TlsFiles
+    from conftest import Certificate
 
 USER = "alice"
 PASSWORD = "interop secret: with a colon"
@@ -171,7 +171,7 @@ async def test_idle_sees_changes_from_another_connection(memory_store: MemorySto
             assert ok(await watcher.search("FLAGGED"))[0] == b"1"
 
 
-async def test_implicit_tls(memory_store: MemoryStore, tls_files: TlsFiles) -> None:
+async def test_implicit_tls(memory_store: MemoryStore, tls_files: Certificate) -> None:
     with anyio.fail_after(TEST_TIMEOUT):
         async with server(memory_store, tls_files.server_context()) as running:
             context = tls_files.client_context()
