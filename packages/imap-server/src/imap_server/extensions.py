@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -69,13 +69,10 @@ class ServerExtension:
     wire: Callable[[Registry], None] | None = None
 
 
-def discover_extensions() -> dict[str, Callable[[], ServerExtension] | ServerExtension]:
-    """Extensions installed as packages, by entry point name (none is loaded as a module
-    until asked for)."""
-    found: dict[str, Any] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        found[ep.name] = ep
-    return found
+def discover_extensions() -> dict[str, EntryPoint]:
+    """Extensions installed as packages, by entry point name. Nothing is imported: pass
+    names to `load_extensions` (or to `Server(extensions=[...])`) to use them."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def load_extensions(names: Sequence[str]) -> list[ServerExtension]:
@@ -85,7 +82,7 @@ def load_extensions(names: Sequence[str]) -> list[ServerExtension]:
         LookupError: No installed package offers an extension of that name.
         TypeError: The entry point is not a `ServerExtension` (or a function returning one).
     """
-    eps = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    eps = discover_extensions()
     out: list[ServerExtension] = []
     for name in names:
         ep = eps.get(name)
