@@ -30,6 +30,7 @@ from anyio.streams.tls import TLSAttribute, TLSStream
 
 from imap_client import AsyncClient, AuthenticationFailed, ImapConnectionError, ImapTimeout
 from imap_client._auth import tls_server_end_point
+from imap_server.auth import SaslMechanisms
 from imap_server.testing.harness import RunningServer, serve_for_tests
 from imap_wire.sasl import (
     AnonymousServer,
@@ -396,13 +397,15 @@ async def test_cancel_against_our_server(server: RunningServer) -> None:
 @pytest.mark.anyio
 async def test_login_best_against_our_server(server: RunningServer) -> None:
     async with client_to(server.port) as client:
-        assert await client.login_best("user", "pass") == "PLAIN"
+        assert await client.login_best("user", "pass") == "SCRAM-SHA-256"
 
 
 @pytest.mark.anyio
 async def test_logindisabled_refuses_plaintext_before_sending() -> None:
     async with (
-        serve_for_tests(plaintext_auth="never") as server,
+        # Only the plaintext mechanisms: SCRAM is offered over plaintext and login_best would
+        # take it.
+        serve_for_tests(plaintext_auth="never", sasl=SaslMechanisms(["PLAIN", "LOGIN"])) as server,
         client_to(server.port) as client,
     ):
         assert client.has_capability("LOGINDISABLED")

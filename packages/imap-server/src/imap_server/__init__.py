@@ -4,6 +4,15 @@
 TCP, implicit TLS and STARTTLS listeners. See the guide at ``docs/server/index.md``.
 """
 
+from .auth import (
+    Authenticators,
+    CertificateAuthenticator,
+    CramMd5Authenticator,
+    MechanismSpec,
+    SaslMechanisms,
+    ScramAuthenticator,
+    TokenAuthenticator,
+)
 from .connection import CommandContext, Connection
 from .errors import AuthenticationFailed, CommandFailed
 from .extensions import (
@@ -54,15 +63,18 @@ __all__ = [
     "AlreadyExists",
     "AppendResult",
     "AuthenticationFailed",
+    "Authenticators",
     "Backend",
     "Body",
     "BytesBody",
     "CannotError",
+    "CertificateAuthenticator",
     "CommandContext",
     "CommandFailed",
     "Connection",
     "ConnectionInfo",
     "CopyResult",
+    "CramMd5Authenticator",
     "EnableHook",
     "FlagChange",
     "FlagUpdate",
@@ -76,6 +88,7 @@ __all__ = [
     "MailboxSnapshot",
     "MailboxStatus",
     "MailboxView",
+    "MechanismSpec",
     "MemoryStore",
     "MessageData",
     "MessageTooBig",
@@ -84,6 +97,8 @@ __all__ = [
     "PasswordAuthenticator",
     "PlaintextAuth",
     "ResponseSink",
+    "SaslMechanisms",
+    "ScramAuthenticator",
     "Server",
     "ServerExtension",
     "Session",
@@ -91,6 +106,7 @@ __all__ = [
     "StoreError",
     "StoreSession",
     "StoreUnavailable",
+    "TokenAuthenticator",
     "Tracker",
     "UnknownStoreError",
     "UnsupportedSpecialUse",

@@ -7,6 +7,7 @@ them by name (see `imap_server.extensions`).
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -43,7 +44,7 @@ from imap_wire import (
     Subscribe,
     Unsubscribe,
 )
-from imap_wire.sasl import PlainServer, SaslError
+from imap_wire.sasl import SaslError
 
 from . import listing
 from .connection import CommandContext
@@ -112,34 +113,25 @@ async def login(ctx: CommandContext, cmd: Login) -> StatusResponse:
 
 
 async def authenticate(ctx: CommandContext, cmd: Authenticate) -> StatusResponse:
-    if cmd.mechanism.upper() != "PLAIN":
+    server = ctx.server
+    spec = server.sasl.get(cmd.mechanism)
+    transport = server.sasl_transport(ctx.connection)
+    if spec is None or not spec.available(server.authenticators, transport):
         raise CommandFailed("unsupported mechanism", code="CANNOT")
-    _check_plaintext(ctx)
-    captured: list[tuple[str, str]] = []
-
-    def capture(authcid: str, password: str) -> bool:
-        captured.append((authcid, password))
-        return True
-
-    mechanism = PlainServer(capture, authorize=lambda authcid, authzid: True)
+    if spec.plaintext:
+        _check_plaintext(ctx)
+    exchange = spec.build(server.authenticators, transport)
     try:
-        if cmd.initial_response is None:
-            await ctx.connection.continuation("")
+        challenge = await exchange.start(cmd.initial_response)
+        while challenge is not None:
+            await ctx.connection.continuation(base64.b64encode(challenge).decode("ascii"))
             reply = await ctx.connection.read_sasl_response()
             if reply.cancelled:
                 raise CommandFailed("AUTHENTICATE cancelled", bad=True)
-            mechanism.start(reply.data)
-        else:
-            mechanism.start(cmd.initial_response)
+            challenge = await exchange.respond(reply.data)
     except SaslError:
-        raise AuthenticationFailed("malformed PLAIN message") from None
-    if not captured:
-        raise AuthenticationFailed()
-    authcid, password = captured[0]
-    authzid = mechanism.authzid
-    user = await ctx.server.authenticate(
-        ctx, authcid, password, authzid if authzid and authzid != authcid else None
-    )
+        raise AuthenticationFailed() from None
+    user = await exchange.finish(ctx)
     return await _logged_in(ctx, user)
 
 

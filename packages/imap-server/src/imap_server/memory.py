@@ -37,6 +37,9 @@ from typing import TYPE_CHECKING, ClassVar
 import anyio.lowlevel
 import anyio.to_thread
 
+from imap_wire.sasl import SaslError, ScramCredentials
+
+from .auth import ScramAuthenticator
 from .store import (
     AlreadyExists,
     AppendResult,
@@ -236,6 +239,7 @@ class _Account:
         "password",
         "placeholders",
         "removed",
+        "scram",
         "subscriptions",
         "used_bytes",
     )
@@ -243,6 +247,8 @@ class _Account:
     def __init__(self, name: str, password: _PasswordHash) -> None:
         self.name = name
         self.password = password
+        #: SCRAM stored keys by hash name (``"sha1"``, ``"sha256"``); never the password.
+        self.scram: dict[str, ScramCredentials] = {}
         #: Selectable mailboxes by canonical name.
         self.mailboxes: dict[str, _MailboxState] = {}
         #: ``\\Noselect`` names kept for their inferiors (deleted mailboxes that had some).
@@ -444,7 +450,7 @@ def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC).replace(microsecond=0)
 
 
-class MemoryStore(Backend, PasswordAuthenticator):
+class MemoryStore(Backend, PasswordAuthenticator, ScramAuthenticator):
     """A complete store kept in memory: accounts with scrypt-hashed passwords, mailboxes,
     messages, subscriptions, special-use attributes.
 
@@ -458,6 +464,9 @@ class MemoryStore(Backend, PasswordAuthenticator):
     #: scrypt cost parameter for new password hashes (each hash keeps its own, so changing it
     #: affects only passwords set afterwards). A subclass may lower it for fast tests.
     scrypt_n: ClassVar[int] = 2**14
+    #: PBKDF2 iteration count of the SCRAM keys derived for new passwords (RFC 7677 section 4
+    #: recommends at least 4096).
+    scram_iterations: ClassVar[int] = 4096
 
     def __init__(
         self, *, max_message_size: int | None = None, quota_bytes: int | None = None
@@ -489,6 +498,7 @@ class MemoryStore(Backend, PasswordAuthenticator):
         if name in self._accounts:
             raise ValueError(f"user {name!r} already exists")
         account = _Account(name, _PasswordHash.create(password, n=self.scrypt_n))
+        account.scram = self._scram_keys(password)
         self._new_mailbox(account, _INBOX)
         self._accounts[name] = account
 
@@ -500,6 +510,28 @@ class MemoryStore(Backend, PasswordAuthenticator):
         """
         account = self._accounts[name]
         account.password = _PasswordHash.create(password, n=self.scrypt_n)
+        account.scram = self._scram_keys(password)
+
+    def _scram_keys(self, password: str) -> dict[str, ScramCredentials]:
+        """SCRAM-SHA-1 and SCRAM-SHA-256 stored keys (random salts); none when the password
+        fails SASLprep (then only LOGIN / PLAIN work for the account)."""
+        try:
+            return {
+                hash_name: ScramCredentials.derive(
+                    password, iterations=self.scram_iterations, hash_name=hash_name
+                )
+                for hash_name in ("sha1", "sha256")
+            }
+        except SaslError:
+            return {}
+
+    async def scram_credentials(self, username: str, hash_name: str) -> ScramCredentials | None:
+        """The account's SCRAM stored keys for ``hash_name``, or None (no such user)."""
+        await anyio.lowlevel.checkpoint()
+        account = self._accounts.get(username)
+        if account is None or account.removed:
+            return None
+        return account.scram.get(hash_name)
 
     def remove_user(self, name: str) -> None:
         """Delete an account and all its mailboxes; open handles raise from then on.

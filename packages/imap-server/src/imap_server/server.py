@@ -23,7 +23,7 @@ from typing import Literal
 import anyio
 import anyio.abc
 from anyio.abc import TaskStatus
-from anyio.streams.tls import TLSStream
+from anyio.streams.tls import TLSAttribute, TLSStream
 
 from imap_wire import (
     DEFAULT_SERVER_LIMITS,
@@ -36,6 +36,15 @@ from imap_wire import (
     parse_generic_modifier,
 )
 
+from .auth import (
+    Authenticators,
+    CertificateAuthenticator,
+    CramMd5Authenticator,
+    SaslMechanisms,
+    SaslTransport,
+    ScramAuthenticator,
+    TokenAuthenticator,
+)
 from .connection import CommandContext, Connection
 from .extensions import EnableHook, Handler, ServerExtension, load_extensions
 from .handlers import BASE_HANDLERS
@@ -107,6 +116,15 @@ class Server:
         backend: The store.
         authenticator: Checks passwords; default: the backend if it is a
             `PasswordAuthenticator` (as `MemoryStore` is).
+        sasl: The AUTHENTICATE mechanisms offered (default: `SaslMechanisms()`: each
+            mechanism whose authenticator is configured, except ANONYMOUS).
+        scram_authenticator: Gives SCRAM stored keys; default: ``authenticator`` (or the
+            backend it defaulted to) if it is a `ScramAuthenticator` (as `MemoryStore` is).
+        cram_md5_authenticator: Gives CRAM-MD5 secrets (plaintext passwords); default: the
+            same way, if it is a `CramMd5Authenticator`. Off otherwise.
+        token_authenticator: Checks OAuth tokens (XOAUTH2, OAUTHBEARER); off when None.
+        certificate_authenticator: Maps TLS client certificates to users (EXTERNAL); off
+            when None. The TLS context must request client certificates.
         tls_context: Offered through STARTTLS on plain listeners (server side context with a
             certificate loaded).
         plaintext_auth: Whether LOGIN / AUTHENTICATE PLAIN are allowed on a connection that
@@ -128,6 +146,11 @@ class Server:
         backend: Backend,
         *,
         authenticator: PasswordAuthenticator | None = None,
+        sasl: SaslMechanisms | None = None,
+        scram_authenticator: ScramAuthenticator | None = None,
+        cram_md5_authenticator: CramMd5Authenticator | None = None,
+        token_authenticator: TokenAuthenticator | None = None,
+        certificate_authenticator: CertificateAuthenticator | None = None,
         tls_context: ssl.SSLContext | None = None,
         plaintext_auth: PlaintextAuth = "loopback",
         extensions: Sequence[ServerExtension | str] = (),
@@ -144,6 +167,20 @@ class Server:
         if authenticator is None and isinstance(backend, PasswordAuthenticator):
             authenticator = backend
         self.authenticator = authenticator
+        # The password authenticator may serve other families too (MemoryStore does SCRAM).
+        candidate: object = authenticator
+        if scram_authenticator is None and isinstance(candidate, ScramAuthenticator):
+            scram_authenticator = candidate
+        if cram_md5_authenticator is None and isinstance(candidate, CramMd5Authenticator):
+            cram_md5_authenticator = candidate
+        self.authenticators = Authenticators(
+            password=authenticator,
+            scram=scram_authenticator,
+            cram_md5=cram_md5_authenticator,
+            token=token_authenticator,
+            certificate=certificate_authenticator,
+        )
+        self.sasl = sasl if sasl is not None else SaslMechanisms()
         self.tls_context = tls_context
         self.plaintext_auth: PlaintextAuth = plaintext_auth
         self.limits = limits
@@ -198,12 +235,21 @@ class Server:
         if not authenticated:
             if self.tls_context is not None and not conn.info.tls:
                 caps.append("STARTTLS")
-            if self.plaintext_auth_allowed(conn.info):
-                caps.append("AUTH=PLAIN")
-            else:
+            plaintext = self.plaintext_auth_allowed(conn.info)
+            transport = self.sasl_transport(conn)
+            for spec in self.sasl.usable(self.authenticators, transport):
+                if plaintext or not spec.plaintext:
+                    caps.append(f"AUTH={spec.name}")
+            if not plaintext:
                 caps.append("LOGINDISABLED")
         caps.extend(c for c in self._extra_capabilities if c not in caps)
         return tuple(caps)
+
+    def sasl_transport(self, conn: Connection) -> SaslTransport:
+        """What the SASL mechanisms need to know about a connection (TLS, channel binding,
+        client certificate)."""
+        ssl_object: ssl.SSLObject | None = conn.stream.extra(TLSAttribute.ssl_object, None)
+        return self.sasl.transport(ssl_object, tls=conn.info.tls)
 
     def plaintext_auth_allowed(self, info: ConnectionInfo) -> bool:
         if info.tls or self.plaintext_auth == "always":

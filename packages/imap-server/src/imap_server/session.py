@@ -129,6 +129,16 @@ class Session(abc.ABC):
             AuthenticationFailed: Wrong credentials.
         """
 
+    async def login_as(self, username: str) -> str:
+        """Open the mailboxes of a user a SASL mechanism verified (no password); return the
+        user name. The default refuses: a session that does not know how answers
+        ``NO [UNAVAILABLE]``.
+
+        Raises:
+            AuthenticationFailed: The user cannot be logged in.
+        """
+        raise AuthenticationFailed("mechanism not supported by this session", code="UNAVAILABLE")
+
     # -- authenticated --
 
     @abc.abstractmethod
@@ -328,6 +338,10 @@ class StoreSession(Session):
             raise AuthenticationFailed()
         self.user = await self.backend.open_user(name)
         return name
+
+    async def login_as(self, username: str) -> str:
+        self.user = await self.backend.open_user(username)
+        return username
 
     # -- mailboxes ---------------------------------------------------------------------------------
 
