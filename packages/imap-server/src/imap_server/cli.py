@@ -140,6 +140,17 @@ def _log_level(text: str) -> str:
     return level
 
 
+def _limit(text: str) -> int | None:
+    """A limit option: a count, or 0 for no limit (None)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid count {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"invalid count {text!r} (0 or more; 0: no limit)")
+    return value or None
+
+
 def _package_version() -> str:
     try:
         return version("imap-server")
@@ -216,6 +227,30 @@ def build_parser() -> argparse.ArgumentParser:
         default="loopback",
         help="when LOGIN and AUTHENTICATE PLAIN work without TLS: never, only from loopback "
         "addresses (default), or always",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=_limit,
+        default=1000,
+        metavar="N",
+        help="connections open at once, in total; a client over the limit is told "
+        "BYE [UNAVAILABLE] (0: no limit; default: 1000)",
+    )
+    serve.add_argument(
+        "--max-connections-per-address",
+        type=_limit,
+        default=50,
+        metavar="N",
+        help="connections open at once from one IP address; a client over the limit is told "
+        "BYE [UNAVAILABLE] (0: no limit; default: 50)",
+    )
+    serve.add_argument(
+        "--max-bad-commands",
+        type=_limit,
+        default=10,
+        metavar="N",
+        help="commands answered BAD in a row after which the connection is closed with BYE "
+        "(0: no limit; default: 10)",
     )
     serve.set_defaults(run=_serve_command, command_parser=serve)
 
@@ -360,7 +395,14 @@ async def _serve_command(args: argparse.Namespace) -> None:
     plaintext_auth: PlaintextAuth = args.plaintext_auth
     if plaintext_auth == "never" and tls is None:
         log.warning("--plaintext-auth never without --cert: no client can log in")
-    server = Server(store, tls_context=tls, plaintext_auth=plaintext_auth)
+    server = Server(
+        store,
+        tls_context=tls,
+        plaintext_auth=plaintext_auth,
+        max_connections=args.max_connections,
+        max_connections_per_address=args.max_connections_per_address,
+        max_bad_commands=args.max_bad_commands,
+    )
     plain: list[Address] = args.listen or [parse_address(DEFAULT_LISTEN)]
     tls_addresses: list[Address] = args.tls_listen
     listeners = [Listener(a.host, a.port) for a in plain]

@@ -122,6 +122,8 @@ class Connection:
         # Set when a handler already sent its tagged response (STARTTLS answers before the
         # handshake).
         self._answered = False
+        # Commands answered BAD in a row (see Server.max_bad_commands).
+        self.bad_commands_in_a_row = 0
         self.username: str | None = None
         self.ctx = CommandContext(
             connection=self, session=session, options=session.options, info=info, out=self
@@ -251,6 +253,15 @@ class Connection:
             await self.flush()
             raise ConnectionClosedError(exc.text)
         self.server.note_bad_command(self)
+        await self._bad_command()
+
+    async def _bad_command(self) -> None:
+        """Count a command answered BAD; at the server's limit, say BYE and close."""
+        self.bad_commands_in_a_row += 1
+        limit = self.server.max_bad_commands
+        if limit is not None and self.bad_commands_in_a_row >= limit:
+            await self.bye("Too many invalid commands")
+            raise ConnectionClosedError("too many invalid commands")
 
     async def bye(self, text: str) -> None:
         try:
@@ -324,6 +335,7 @@ class Connection:
             )
         if self._answered:
             self._answered = False
+            self.bad_commands_in_a_row = 0
             return
         if result is None:
             result = StatusResponse(
@@ -337,6 +349,10 @@ class Connection:
         await self.send(result)
         await self.flush()
         self.server.command_done(self, name, result.status, time.perf_counter() - started)
+        if result.status is ResponseStatus.BAD:
+            await self._bad_command()
+        else:
+            self.bad_commands_in_a_row = 0
 
     def _with_streamed(self, command: Command) -> Command:
         streamed, self._streamed = self._streamed, {}

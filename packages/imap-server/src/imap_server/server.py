@@ -10,6 +10,7 @@ Typical embedding::
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import socket
@@ -33,7 +34,9 @@ from imap_wire import (
     ResponseStatus,
     StatusResponse,
     default_registry,
+    encode_response,
     parse_generic_modifier,
+    response_code,
 )
 
 from .auth import (
@@ -139,6 +142,15 @@ class Server:
             minutes).
         unauthenticated_timeout: Seconds a client may stay silent before logging in.
         idle_timeout: Seconds an IDLE may last without the client saying anything.
+        max_connections: Connections open at once, in total (default 1000). A client over
+            the limit gets ``* BYE [UNAVAILABLE] Too many connections`` and is closed
+            before a session is created. None: no limit.
+        max_connections_per_address: Connections open at once from one remote IP address
+            (the port is not part of the address; default 50). Same answer. None: no limit.
+        max_bad_commands: Commands answered BAD in a row (by the parser or by a handler)
+            after which the server says ``* BYE Too many invalid commands`` and closes the
+            connection (default 10); any other completed command resets the count. None: no
+            limit.
     """
 
     def __init__(
@@ -162,7 +174,17 @@ class Server:
         idle_timeout: float = 30 * 60,
         tls_handshake_timeout: float = 30,
         greeting: str = "IMAP server ready",
+        max_connections: int | None = 1000,
+        max_connections_per_address: int | None = 50,
+        max_bad_commands: int | None = 10,
     ) -> None:
+        for name, value in (
+            ("max_connections", max_connections),
+            ("max_connections_per_address", max_connections_per_address),
+            ("max_bad_commands", max_bad_commands),
+        ):
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1 (or None for no limit)")
         self.backend = backend
         if authenticator is None and isinstance(backend, PasswordAuthenticator):
             authenticator = backend
@@ -194,6 +216,12 @@ class Server:
         self.idle_timeout = idle_timeout
         self.tls_handshake_timeout = tls_handshake_timeout
         self.greeting_text = greeting
+        self.max_connections = max_connections
+        self.max_connections_per_address = max_connections_per_address
+        self.max_bad_commands = max_bad_commands
+        # Admitted connections (accepted, TLS handshakes included), in total and by address.
+        self._open_connections = 0
+        self._open_by_address: dict[str, int] = {}
         self.tracker = Tracker()
         self._session_factory = session_factory
         self.extensions: list[ServerExtension] = [ext for ext in _resolve_extensions(extensions)]
@@ -277,7 +305,8 @@ class Server:
         return hook is not None and hook(ctx)
 
     def note_bad_command(self, conn: Connection) -> None:
-        """Called for each command answered BAD by the parser (hook for limits)."""
+        """Called for each command answered BAD by the parser (a hook for logging and metrics;
+        the connection itself counts BAD answers against ``max_bad_commands``)."""
 
     def command_done(
         self, conn: Connection, name: str, status: ResponseStatus, seconds: float
@@ -293,7 +322,51 @@ class Server:
     # -- serving ----------------------------------------------------------------------------------
 
     async def handle_stream(self, stream: anyio.abc.ByteStream, info: ConnectionInfo) -> None:
-        """Serve one client on an already accepted stream (any transport)."""
+        """Serve one client on an already accepted stream (any transport).
+
+        The connection limits apply (``max_connections``, ``max_connections_per_address``).
+        """
+        host = info.remote[0] if info.remote is not None else None
+        if not self._admit(host):
+            await self._refuse(stream, host)
+            return
+        try:
+            await self._run_connection(stream, info)
+        finally:
+            self._release(host)
+
+    def _admit(self, host: str | None) -> bool:
+        """Count a new connection from ``host`` if the limits allow it."""
+        limit = self.max_connections
+        if limit is not None and self._open_connections >= limit:
+            return False
+        if host is not None:
+            per_address = self.max_connections_per_address
+            count = self._open_by_address.get(host, 0)
+            if per_address is not None and count >= per_address:
+                return False
+            self._open_by_address[host] = count + 1
+        self._open_connections += 1
+        return True
+
+    def _release(self, host: str | None) -> None:
+        self._open_connections -= 1
+        if host is not None:
+            count = self._open_by_address[host] - 1
+            if count:
+                self._open_by_address[host] = count
+            else:
+                del self._open_by_address[host]
+
+    async def _refuse(self, stream: anyio.abc.ByteStream, host: str | None) -> None:
+        """Say ``* BYE [UNAVAILABLE]`` to a client over a connection limit and close."""
+        log.info("refused a connection from %s: too many connections", host)
+        with anyio.move_on_after(5):
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                await stream.send(_TOO_MANY_CONNECTIONS)
+        await anyio.aclose_forcefully(stream)
+
+    async def _run_connection(self, stream: anyio.abc.ByteStream, info: ConnectionInfo) -> None:
         conn = Connection(self, stream, info, self.new_session(info))
         self.connections.add(conn)
         try:
@@ -310,6 +383,35 @@ class Server:
             local = _address(stream.extra(anyio.abc.SocketAttribute.local_address))
         except (OSError, anyio.TypedAttributeLookupError):
             pass
+        host = remote[0] if remote is not None else None
+        # Admitted before the TLS handshake, so that handshakes in progress count too.
+        if not self._admit(host):
+            if listener.tls is None:
+                await self._refuse(stream, host)
+                return
+            try:
+                with anyio.fail_after(self.tls_handshake_timeout):
+                    tls_stream = await TLSStream.wrap(
+                        stream, server_side=True, ssl_context=listener.tls,
+                        standard_compatible=False,
+                    )  # fmt: skip
+            except Exception:
+                await anyio.aclose_forcefully(stream)
+                return
+            await self._refuse(tls_stream, host)
+            return
+        try:
+            await self._accept_admitted(stream, listener, remote, local)
+        finally:
+            self._release(host)
+
+    async def _accept_admitted(
+        self,
+        stream: anyio.abc.SocketStream,
+        listener: Listener,
+        remote: tuple[str, int] | None,
+        local: tuple[str, int] | None,
+    ) -> None:
         byte_stream: anyio.abc.ByteStream = stream
         if listener.tls is not None:
             try:
@@ -324,7 +426,7 @@ class Server:
                 return
         info = ConnectionInfo(remote=remote, local=local, tls=listener.tls is not None)
         try:
-            await self.handle_stream(byte_stream, info)
+            await self._run_connection(byte_stream, info)
         except Exception:  # pragma: no cover - Connection.run handles its own errors
             log.exception("connection from %s failed", remote)
 
@@ -388,6 +490,16 @@ class Server:
     ) -> None:
         async with tcp:
             await tcp.serve(lambda stream: self._accept(stream, spec))
+
+
+_TOO_MANY_CONNECTIONS = encode_response(
+    StatusResponse(
+        tag=None,
+        status=ResponseStatus.BYE,
+        code=response_code("UNAVAILABLE"),
+        text="Too many connections",
+    )
+)
 
 
 def _enable_rev2(ctx: CommandContext) -> bool:
