@@ -308,10 +308,8 @@ class Connection:
                 )
             else:
                 result = await handler(self.ctx, command)
-                base = name.removeprefix("UID ")
-                await self.session.poll(
-                    self, allow_expunge=not (base in _NO_EXPUNGE and not name.startswith("UID "))
-                )
+                # UID forms are named "UID FETCH" etc., so they are not in _NO_EXPUNGE.
+                await self.session.poll(self, allow_expunge=name not in _NO_EXPUNGE)
         except CommandFailed as exc:
             result = exc.response(command.tag)
         except MailboxGone:
