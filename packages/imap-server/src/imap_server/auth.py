@@ -205,6 +205,7 @@ def _refuse_proxy(authcid: str | None, authzid: str | None) -> str:
 
 
 async def _login_as(ctx: CommandContext, user: str) -> str:
+    await ctx.connection.login_attempt(user)
     return await ctx.session.login_as(user)
 
 

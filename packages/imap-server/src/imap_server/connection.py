@@ -45,7 +45,9 @@ from imap_wire import (
     trace_lines,
 )
 
-from .errors import CommandFailed
+from .errors import CommandFailed, ConnectionClosedError
+from .middleware._pipeline import CallNext, CommandCall, compose
+from .middleware.recovery import server_bug
 from .session import ConnectionInfo, Session, SessionOptions
 from .store import MailboxGone, StoreError
 
@@ -64,10 +66,6 @@ _READ_SIZE = 64 * 1024
 # FETCH, STORE and SEARCH by sequence number must not see numbers shift under them
 # (RFC 9051 section 7.5.1): expunges wait for another command.
 _NO_EXPUNGE = frozenset({"FETCH", "STORE", "SEARCH"})
-
-
-class ConnectionClosedError(Exception):
-    """The client went away (or must be dropped) in the middle of a command."""
 
 
 @dataclass(slots=True)
@@ -107,6 +105,17 @@ class Connection:
             literal_policy=self._literal_policy,
         )
         self._out = bytearray()
+        # Octets received from and written to the client (for each command's figures).
+        self.bytes_received = 0
+        self.bytes_sent = 0
+        # Set when a write was cancelled half way: the client's view of the stream is lost.
+        self.output_broken = False
+        # When a write to the client started and has not finished (slow-reader timeout).
+        self.writing_since: float | None = None
+        self._in_mark = 0
+        #: The command being run, while it runs.
+        self.current_call: CommandCall | None = None
+        self._pipeline: CallNext = compose(server.middleware, self._handle)
         # Octets of literals streamed to us (over imap_wire's threshold) for the line being
         # read, by literal index; substituted into the command when it completes.
         self._streamed: dict[int, bytearray] = {}
@@ -162,12 +171,31 @@ class Connection:
         if self._trace is not None:
             self._log_trace(data, sent_by_client=False)
         self._writing = True
+        self.writing_since = time.monotonic()
         try:
             await self.stream.send(data)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             raise ConnectionClosedError("client went away") from exc
+        except anyio.get_cancelled_exc_class():
+            # Part of the data may be on its way: nothing coherent can follow it.
+            self.output_broken = True
+            raise
         finally:
             self._writing = False
+            self.writing_since = None
+        self.bytes_sent += len(data)
+        if self.timed_out:
+            raise ConnectionClosedError("write timeout")
+
+    @property
+    def bytes_consumed(self) -> int:
+        """Octets received from the client and parsed."""
+        return self.bytes_received - self.wire.buffered
+
+    @property
+    def bytes_queued(self) -> int:
+        """Octets of responses written or waiting in the buffer."""
+        return self.bytes_sent + len(self._out)
 
     # -- input --------------------------------------------------------------------------------
 
@@ -189,6 +217,7 @@ class Connection:
             raise ConnectionClosedError("idle timeout")
         if self._trace is not None:
             self._log_trace(data, sent_by_client=True)
+        self.bytes_received += len(data)
         self.wire.receive_data(data)
         if data and self._socket is not None:
             _quickack(self._socket)
@@ -200,15 +229,26 @@ class Connection:
             trace_log.debug("%s %s %s", self._trace_id, who, line)
 
     def expired(self, now: float) -> bool:
-        """True if the connection has waited for the client longer than allowed."""
+        """True if the connection has waited for the client longer than allowed: for its
+        next line, or for it to read what the server wrote (``Server.write_timeout``)."""
+        if self.timed_out:
+            return False
         since = self.waiting_since
-        return since is not None and now - since > self.wait_limit and not self.timed_out
+        if since is not None and now - since > self.wait_limit:
+            return True
+        writing = self.writing_since
+        limit = self.server.write_timeout
+        return writing is not None and limit is not None and now - writing > limit
 
     async def time_out(self) -> None:
-        """Say goodbye to a client that stayed silent too long, and close the stream."""
+        """Say goodbye to a client that stayed silent too long, and close the stream (a
+        client that does not read its output is closed without a word: it would not read
+        one)."""
         self.timed_out = True
         if not self._writing:
             await self.bye("Autologout; idle for too long")
+        else:
+            log.info("closing %s: it does not read what it is sent", self.info.remote)
         await anyio.aclose_forcefully(self.stream)
 
     def _timeout(self) -> float:
@@ -299,58 +339,80 @@ class Connection:
         if self._streamed:
             command = self._with_streamed(command)
         name = command.command_name
-        started = time.perf_counter()
-        handler = self.server.handler_for(name)
+        call = CommandCall(
+            command=command, name=name, tag=command.tag, context=self.ctx,
+            _in_mark=self._in_mark, _out_mark=self.bytes_queued,
+        )  # fmt: skip
+        self.current_call = call
         try:
-            if handler is None:
-                result: StatusResponse | None = StatusResponse(
-                    tag=command.tag, status=ResponseStatus.BAD, text="command not implemented"
-                )
-            else:
-                result = await handler(self.ctx, command)
-                # UID forms are named "UID FETCH" etc., so they are not in _NO_EXPUNGE.
-                await self.session.poll(self, allow_expunge=name not in _NO_EXPUNGE)
-        except CommandFailed as exc:
-            result = exc.response(command.tag)
-        except MailboxGone:
-            await self.bye("Selected mailbox was deleted")
-            self._closing = True
-            result = StatusResponse(
-                tag=command.tag, status=ResponseStatus.NO, text="mailbox deleted"
-            )
-        except StoreError as exc:
-            result = CommandFailed(str(exc), code=exc.code).response(command.tag)
+            result = await self._pipeline(call)
         except (ConnectionClosedError, anyio.get_cancelled_exc_class()):
             raise
         except Exception:
-            # A bug in a handler must not take the connection (or the server) down.
+            # The last resort, for what escapes the middleware (Recovery handles handlers).
             log.exception("error in %s", name)
-            result = StatusResponse(
-                tag=command.tag,
-                status=ResponseStatus.NO,
-                code=response_code("SERVERBUG"),
-                text="internal server error",
-            )
+            result = server_bug(command.tag)
+        finally:
+            self.current_call = None
         if self._answered:
             self._answered = False
-            self.bad_commands_in_a_row = 0
-            return
-        if result is None:
-            result = StatusResponse(
-                tag=command.tag, status=ResponseStatus.OK, text=f"{name} completed"
-            )
-        elif result.tag is None:
-            result = StatusResponse(
-                tag=command.tag, status=result.status, code=result.code,
-                text=result.text or f"{name} completed",
-            )  # fmt: skip
-        await self.send(result)
-        await self.flush()
-        self.server.command_done(self, name, result.status, time.perf_counter() - started)
+        else:
+            await self.send(result)
+        try:
+            await self.flush()
+        finally:
+            self._in_mark = self.bytes_consumed
+            self._completed(call, result)
         if result.status is ResponseStatus.BAD:
             await self._bad_command()
         else:
             self.bad_commands_in_a_row = 0
+
+    def _completed(self, call: CommandCall, result: StatusResponse) -> None:
+        try:
+            call.run_done_callbacks(result)
+            self.server.command_done(self, call.name, result.status, call.elapsed())
+        except Exception:
+            log.exception("error in a command-completion hook after %s", call.name)
+
+    async def _handle(self, call: CommandCall) -> StatusResponse:
+        """The innermost step of the pipeline: the handler, then pending updates."""
+        command = call.command
+        name = call.name
+        handler = self.server.handler_for(name)
+        if handler is None:
+            return StatusResponse(
+                tag=command.tag, status=ResponseStatus.BAD, text="command not implemented"
+            )
+        try:
+            result = await handler(self.ctx, command)
+            # UID forms are named "UID FETCH" etc., so they are not in _NO_EXPUNGE.
+            await self.session.poll(self, allow_expunge=name not in _NO_EXPUNGE)
+        except CommandFailed as exc:
+            return exc.response(command.tag)
+        except MailboxGone:
+            await self.bye("Selected mailbox was deleted")
+            self._closing = True
+            return StatusResponse(tag=command.tag, status=ResponseStatus.NO, text="mailbox deleted")
+        except StoreError as exc:
+            return CommandFailed(str(exc), code=exc.code).response(command.tag)
+        if result is None:
+            return StatusResponse(
+                tag=command.tag, status=ResponseStatus.OK, text=f"{name} completed"
+            )
+        if result.tag is None:
+            return StatusResponse(
+                tag=command.tag, status=result.status, code=result.code,
+                text=result.text or f"{name} completed",
+            )  # fmt: skip
+        return result
+
+    async def login_attempt(self, user: str) -> None:
+        """Note the user a LOGIN / AUTHENTICATE names, and run the middleware's login
+        guards on it (they raise `AuthenticationFailed` to refuse)."""
+        call = self.current_call
+        if call is not None:
+            await call.check_login(user)
 
     def _with_streamed(self, command: Command) -> Command:
         streamed, self._streamed = self._streamed, {}

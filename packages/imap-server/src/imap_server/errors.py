@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from imap_wire import ResponseCode, ResponseStatus, StatusResponse, response_code
 
-__all__ = ["AuthenticationFailed", "CommandFailed"]
+__all__ = ["AuthenticationFailed", "CommandFailed", "ConnectionClosedError"]
 
 
 class CommandFailed(Exception):
@@ -31,3 +31,7 @@ class AuthenticationFailed(CommandFailed):
 
     def __init__(self, text: str = "Authentication failed", *, code: str = "AUTHENTICATIONFAILED"):
         super().__init__(text, code=code)
+
+
+class ConnectionClosedError(Exception):
+    """The client went away (or must be dropped) in the middle of a command."""

@@ -130,6 +130,11 @@ async def authenticate(ctx: CommandContext, cmd: Authenticate) -> StatusResponse
                 raise CommandFailed("AUTHENTICATE cancelled", bad=True)
             challenge = await exchange.respond(reply.data)
     except SaslError:
+        # Who failed, for the middleware (AuthThrottle counts failures per user).
+        authcid = getattr(exchange.mechanism, "authcid", None)
+        call = ctx.connection.current_call
+        if call is not None and isinstance(authcid, str) and call.auth_user is None:
+            call.auth_user = authcid
         raise AuthenticationFailed() from None
     user = await exchange.finish(ctx)
     return await _logged_in(ctx, user)

@@ -51,6 +51,7 @@ from .auth import (
 from .connection import CommandContext, Connection
 from .extensions import EnableHook, Handler, ServerExtension, load_extensions
 from .handlers import BASE_HANDLERS
+from .middleware import Middleware, default_middleware
 from .session import ConnectionInfo, Session, StoreSession
 from .store import Backend, PasswordAuthenticator
 from .tracker import Tracker
@@ -151,6 +152,13 @@ class Server:
             after which the server says ``* BYE Too many invalid commands`` and closes the
             connection (default 10); any other completed command resets the count. None: no
             limit.
+        write_timeout: Seconds a write to a client may wait for the client to read (default
+            60). A client that does not read its responses (a FETCH of large bodies it never
+            reads) is closed after that; until then it holds at most one buffer of output
+            (64 KB) in the server. None: wait forever.
+        middleware: The pipeline around each command, outermost first (default:
+            `default_middleware()`: `Recovery` and `AuthThrottle`). See
+            `imap_server.middleware`.
     """
 
     def __init__(
@@ -177,6 +185,8 @@ class Server:
         max_connections: int | None = 1000,
         max_connections_per_address: int | None = 50,
         max_bad_commands: int | None = 10,
+        write_timeout: float | None = 60,
+        middleware: Sequence[Middleware] | None = None,
     ) -> None:
         for name, value in (
             ("max_connections", max_connections),
@@ -219,6 +229,12 @@ class Server:
         self.max_connections = max_connections
         self.max_connections_per_address = max_connections_per_address
         self.max_bad_commands = max_bad_commands
+        if write_timeout is not None and write_timeout <= 0:
+            raise ValueError("write_timeout must be positive (or None to wait forever)")
+        self.write_timeout = write_timeout
+        self.middleware: tuple[Middleware, ...] = tuple(
+            default_middleware() if middleware is None else middleware
+        )
         # Admitted connections (accepted, TLS handshakes included), in total and by address.
         self._open_connections = 0
         self._open_by_address: dict[str, int] = {}
@@ -297,7 +313,9 @@ class Server:
     async def authenticate(
         self, ctx: CommandContext, username: str, password: str, authzid: str | None
     ) -> str:
-        """Check credentials through the session (LOGIN, AUTHENTICATE PLAIN)."""
+        """Check credentials through the session (LOGIN, AUTHENTICATE PLAIN / LOGIN), after
+        the middleware's login guards (`AuthThrottle`'s lockout)."""
+        await ctx.connection.login_attempt(username)
         return await ctx.session.login(username, password, authzid=authzid)
 
     def enable(self, ctx: CommandContext, capability: str) -> bool:
@@ -474,9 +492,10 @@ class Server:
         One task for all connections, waking a few times per shortest timeout, instead of a
         timer per read: reads are the hot path, silent clients are rare.
         """
-        interval = min(
-            1.0, self.unauthenticated_timeout / 4, self.autologout / 4, self.idle_timeout / 4
-        )
+        timeouts = [self.unauthenticated_timeout, self.autologout, self.idle_timeout]
+        if self.write_timeout is not None:
+            timeouts.append(self.write_timeout)
+        interval = min(1.0, *(t / 4 for t in timeouts))
         async with anyio.create_task_group() as tg:
             while True:
                 await anyio.sleep(interval)

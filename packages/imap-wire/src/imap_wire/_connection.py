@@ -190,6 +190,15 @@ class _Base:
         """True once UTF8=ACCEPT is enabled (RFC 9755)."""
         return self._ctx.utf8
 
+    @property
+    def buffered(self) -> int:
+        """Octets received (`receive_data`) and not yet parsed into events.
+
+        Received minus buffered is what the events so far were made of: a server uses it to
+        count the octets of each command.
+        """
+        return self._framer.buffered
+
     def _set_utf8(self) -> None:
         self._ctx = ParseContext(registry=self.registry, utf8=True, strict=self._strict)
 
