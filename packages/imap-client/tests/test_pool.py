@@ -160,7 +160,8 @@ async def test_acquire_times_out_when_every_connection_is_in_use(store: FastStor
             with pytest.raises(ImapTimeout, match="no connection free"):
                 async with pool.acquire():
                     pass  # pragma: no cover
-            assert 0.09 <= time.monotonic() - started < 1
+            # It waited its acquire_timeout (a sleep is never shorter than asked).
+            assert time.monotonic() - started >= 0.09
         async with pool.acquire() as client:  # free again
             await client.noop()
 
@@ -270,7 +271,7 @@ async def test_backoff_timing_then_success(store: FastStore) -> None:
                 elapsed = time.monotonic() - started
                 await client.noop()
             assert connect.calls == 4
-            assert 0.35 <= elapsed < 0.35 + 0.5  # 0.05 + 0.1 + 0.2
+            assert elapsed >= 0.35  # backed off 0.05 + 0.1 + 0.2
 
 
 @pytest.mark.anyio
@@ -284,7 +285,7 @@ async def test_backoff_gives_up_after_the_attempts(store: FastStore) -> None:
                 async with pool.acquire():
                     pass  # pragma: no cover
             assert connect.calls == 3
-            assert 0.06 <= time.monotonic() - started < 0.5  # 0.02 + 0.04
+            assert time.monotonic() - started >= 0.06  # backed off 0.02 + 0.04
             assert pool.size == 0 and pool.in_use == 0
             connect.failures = 0
             async with pool.acquire() as client:  # the slot was given back
@@ -297,12 +298,18 @@ async def test_a_refused_login_is_not_retried(store: FastStore) -> None:
         connect = LoginConnector(
             "127.0.0.1", "user", "wrong", port=running.port, options={"tls": False}
         )
-        async with ClientPool(connect, retry=RetryPolicy(attempts=5, base_delay=1)) as pool:
-            started = time.monotonic()
+        attempts = 0
+
+        async def counting() -> AsyncClient:
+            nonlocal attempts
+            attempts += 1
+            return await connect()
+
+        async with ClientPool(counting, retry=RetryPolicy(attempts=5, base_delay=1)) as pool:
             with pytest.raises(AuthenticationFailed):
                 async with pool.acquire():
                     pass  # pragma: no cover
-            assert time.monotonic() - started < 0.5  # no backoff
+        assert attempts == 1  # not retried
 
 
 def test_retry_policy_delays() -> None:

@@ -275,14 +275,6 @@ def test_failed_exchange_server_refuses_other_than_dummy_response() -> None:
     assert not server.complete
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "RFC 7628 section 4.3: an empty auth value (auth=^A) is how a client asks for the "
-        "scope, and the server answers with the JSON error challenge; OAuthBearerServer "
-        "raises SaslError at once instead (imap_wire/sasl/_oauth.py:53, _parse_auth)"
-    ),
-)
 def test_failed_exchange_empty_auth_gets_error_challenge() -> None:
     server = OAuthBearerServer(lambda user, token: False, error_json=ERROR_CHALLENGE)
     assert server.start(base64.b64decode(FAILED_CLIENT_B64)) == ERROR_CHALLENGE

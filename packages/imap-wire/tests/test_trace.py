@@ -195,3 +195,45 @@ def test_authenticate_payloads_never_show(
         assert secret not in text
     assert "C: t1 AUTHENTICATE PLAIN" in text
     assert "C: t2 NOOP" in text
+
+
+def client(data: bytes, state: TraceState) -> list[str]:
+    return trace_lines(data, sent_by_client=True, state=state)
+
+
+def server(data: bytes, state: TraceState) -> list[str]:
+    return trace_lines(data, sent_by_client=False, state=state)
+
+
+def test_refused_literal_does_not_hide_the_next_commands() -> None:
+    # The server refused the literal before its "+": the client never sends it, and what it
+    # sends next is commands, which the trace must show.
+    state = TraceState()
+    assert client(b"a2 NOOP {9000}\r\n", state) == ["a2 NOOP {9000}"]
+    assert server(b"a2 NO [TOOBIG] too big\r\n", state) == ["a2 NO [TOOBIG] too big"]
+    assert client(b"a3 LOGIN u secret\r\na4 CREATE x\r\n", state) == [
+        "a3 LOGIN u <redacted>",
+        "a4 CREATE x",
+    ]
+
+
+def test_accepted_literal_is_still_skipped() -> None:
+    state = TraceState()
+    client(b"a2 APPEND x {5}\r\n", state)
+    assert server(b"+ go\r\n", state) == ["+ go"]
+    assert client(b"hello\r\na3 NOOP\r\n", state) == ["<5 octets>", "a3 NOOP"]
+
+
+def test_sasl_response_to_a_refused_authenticate_is_redacted() -> None:
+    # A client that sends its response without waiting for "+": the server refuses the
+    # AUTHENTICATE at once, reads the response as a command and repeats it as a tag.
+    payload = base64.b64encode(b"\x00user\x00hunter2")
+    state = TraceState()
+    assert client(b"a1 AUTHENTICATE PLAIN\r\n", state) == ["a1 AUTHENTICATE PLAIN"]
+    assert server(b"a1 NO [PRIVACYREQUIRED] no\r\n", state) == ["a1 NO [PRIVACYREQUIRED] no"]
+    assert client(payload + b"\r\n", state) == ["<redacted>"]
+    assert server(payload + b" BAD missing command name\r\n", state) == [
+        "<redacted> BAD missing command name"
+    ]
+    # IDLE's DONE and a SASL cancel stay visible.
+    assert client(b"DONE\r\n", state) == ["DONE"]

@@ -29,9 +29,9 @@ from __future__ import annotations
 import abc
 import hashlib
 import ssl
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio.from_thread
 import anyio.to_thread
@@ -67,6 +67,7 @@ __all__ = [
     "SaslTransport",
     "ScramAuthenticator",
     "TokenAuthenticator",
+    "certificate_signature_hash",
     "tls_server_end_point",
 ]
 
@@ -149,13 +150,25 @@ class SaslExchange:
             user name (raises `AuthenticationFailed` to refuse).
     """
 
-    __slots__ = ("_finish", "mechanism")
+    __slots__ = ("_finish", "attempted_user", "mechanism", "user_hook")
 
     def __init__(
         self, mechanism: ServerMechanism, finish: Callable[[CommandContext], Awaitable[str]]
     ) -> None:
         self.mechanism = mechanism
         self._finish = finish
+        #: The user the client named, once the mechanism has read it (before the proof
+        #: is checked).
+        self.attempted_user: str | None = None
+        #: Called with that user as soon as it is known (the connection's login guards:
+        #: a locked-out user is refused before the proof); may raise `AuthenticationFailed`.
+        self.user_hook: Callable[[str], Coroutine[Any, Any, None]] | None = None
+
+    def note_user(self, username: str) -> None:
+        """Record the user the client named; called from the mechanism's worker thread."""
+        self.attempted_user = username
+        if self.user_hook is not None:
+            anyio.from_thread.run(self.user_hook, username)
 
     async def start(self, initial_response: bytes | None) -> bytes | None:
         """Run `ServerMechanism.start` in a worker thread (its callbacks may await)."""
@@ -253,6 +266,7 @@ def _scram_builder(hash_name: str, plus: bool) -> Builder:
         assert scram is not None
 
         def lookup(username: str) -> ScramCredentials | None:
+            exchange.note_user(username)
             return anyio.from_thread.run(scram.scram_credentials, username, hash_name)
 
         mech = scram_server(
@@ -262,7 +276,8 @@ def _scram_builder(hash_name: str, plus: bool) -> Builder:
         async def finish(ctx: CommandContext) -> str:
             return await _login_as(ctx, _refuse_proxy(mech.authcid, mech.authzid))
 
-        return SaslExchange(mech, finish)
+        exchange = SaslExchange(mech, finish)
+        return exchange
 
     return build
 
@@ -281,6 +296,7 @@ def _build_cram_md5(auth: Authenticators, transport: SaslTransport) -> SaslExcha
     assert cram is not None
 
     def lookup(username: str) -> str | None:
+        exchange.note_user(username)
         return anyio.from_thread.run(cram.cram_md5_secret, username)
 
     mech = CramMd5Server(lookup)
@@ -288,7 +304,8 @@ def _build_cram_md5(auth: Authenticators, transport: SaslTransport) -> SaslExcha
     async def finish(ctx: CommandContext) -> str:
         return await _login_as(ctx, _refuse_proxy(mech.authcid, mech.authzid))
 
-    return SaslExchange(mech, finish)
+    exchange = SaslExchange(mech, finish)
+    return exchange
 
 
 def _token_builder(name: str) -> Builder:
@@ -298,6 +315,7 @@ def _token_builder(name: str) -> Builder:
         users: list[str] = []
 
         def validate(user: str, token: str) -> bool:
+            exchange.note_user(user)
             found = anyio.from_thread.run(_check_token, tokens, user, token, name)
             if found is None:
                 return False
@@ -312,7 +330,8 @@ def _token_builder(name: str) -> Builder:
                 raise AuthenticationFailed()
             return await _login_as(ctx, users[0])
 
-        return SaslExchange(mech, finish)
+        exchange = SaslExchange(mech, finish)
+        return exchange
 
     return build
 
@@ -406,8 +425,9 @@ class SaslMechanisms:
         server_certificate: The server's certificate (DER), for the ``tls-server-end-point``
             channel binding (RFC 5929 section 4) on TLS 1.3, where ``tls-unique`` does not
             exist. Python's `ssl` cannot tell a server its own certificate, hence this.
-        end_point_hash: The hash of ``tls-server-end-point``: the certificate's signature
-            hash, SHA-256 when that is MD5 or SHA-1 (RFC 5929 section 4.1).
+        end_point_hash: The hash of ``tls-server-end-point`` (default: the certificate's
+            signature hash, `certificate_signature_hash`; SHA-256 when that is MD5 or SHA-1,
+            RFC 5929 section 4.1).
 
     Channel binding for SCRAM -PLUS: ``tls-unique`` on TLS 1.2 and older, else
     ``tls-server-end-point`` when ``server_certificate`` is given; else no -PLUS.
@@ -420,7 +440,7 @@ class SaslMechanisms:
         extra: Iterable[MechanismSpec] = (),
         anonymous_user: str = "anonymous",
         server_certificate: bytes | None = None,
-        end_point_hash: str = "sha256",
+        end_point_hash: str | None = None,
     ) -> None:
         builtin = _builtin_specs(anonymous_user)
         names = [n.upper() for n in (DEFAULT_MECHANISMS if enabled is None else enabled)]
@@ -434,7 +454,15 @@ class SaslMechanisms:
             specs.setdefault(name, builtin[name])
         self.specs: dict[str, MechanismSpec] = specs
         self.server_certificate = server_certificate
-        self.end_point_hash = end_point_hash
+        if server_certificate is not None and end_point_hash is None:
+            end_point_hash = certificate_signature_hash(server_certificate)
+        self.end_point_hash = end_point_hash or "sha256"
+        # Computed once: the certificate does not change while the server runs.
+        self._end_point: bytes | None = (
+            tls_server_end_point(server_certificate, self.end_point_hash)
+            if server_certificate is not None
+            else None
+        )
 
     def get(self, name: str) -> MechanismSpec | None:
         """The enabled mechanism called ``name``, or None."""
@@ -453,15 +481,74 @@ class SaslMechanisms:
             unique = ssl_object.get_channel_binding("tls-unique")
             if unique:
                 binding = ("tls-unique", unique)
-        if binding is None and self.server_certificate is not None:
-            digest = tls_server_end_point(self.server_certificate, self.end_point_hash)
-            binding = ("tls-server-end-point", digest)
+        if binding is None and self._end_point is not None:
+            binding = ("tls-server-end-point", self._end_point)
         peer = ssl_object.getpeercert(binary_form=True)
         return SaslTransport(tls=True, channel_binding=binding, peer_certificate=peer or None)
 
 
-def tls_server_end_point(certificate: bytes, hash_name: str = "sha256") -> bytes:
-    """The ``tls-server-end-point`` channel binding of a certificate (RFC 5929 section 4.1)."""
+def tls_server_end_point(certificate: bytes, hash_name: str | None = None) -> bytes:
+    """The ``tls-server-end-point`` channel binding of a certificate (RFC 5929 section 4.1).
+
+    Args:
+        certificate: The server's certificate, DER.
+        hash_name: The hash to use; default: the one the certificate's signature uses
+            (`certificate_signature_hash`). MD5 and SHA-1 become SHA-256, as the RFC says.
+    """
+    if hash_name is None:
+        hash_name = certificate_signature_hash(certificate)
     if hash_name.lower() in ("md5", "sha1"):
         hash_name = "sha256"
     return hashlib.new(hash_name, certificate).digest()
+
+
+# Signature algorithm OIDs (DER content octets) -> their hash (RFC 4055, RFC 5758, RFC 3279).
+_SIGNATURE_HASHES: dict[bytes, str] = {
+    bytes.fromhex("2a864886f70d010104"): "md5",  # md5WithRSAEncryption
+    bytes.fromhex("2a864886f70d010105"): "sha1",  # sha1WithRSAEncryption
+    bytes.fromhex("2a864886f70d01010b"): "sha256",  # sha256WithRSAEncryption
+    bytes.fromhex("2a864886f70d01010c"): "sha384",
+    bytes.fromhex("2a864886f70d01010d"): "sha512",
+    bytes.fromhex("2a864886f70d01010e"): "sha224",
+    bytes.fromhex("2a8648ce3d040301"): "sha224",  # ecdsa-with-SHA224
+    bytes.fromhex("2a8648ce3d040302"): "sha256",
+    bytes.fromhex("2a8648ce3d040303"): "sha384",
+    bytes.fromhex("2a8648ce3d040304"): "sha512",
+    bytes.fromhex("2a8648ce380403"): "sha1",  # dsa-with-sha1
+    bytes.fromhex("608648016503040302"): "sha256",  # dsa-with-sha256
+}
+
+
+def certificate_signature_hash(certificate: bytes) -> str:
+    """The hash of a DER certificate's signature algorithm, for ``tls-server-end-point``.
+
+    ``"sha256"`` when the algorithm names no single hash (RSASSA-PSS parameters, Ed25519),
+    which RFC 5929 leaves open and common implementations settle the same way.
+
+    Raises:
+        ValueError: ``certificate`` is not DER.
+    """
+    # Certificate ::= SEQUENCE { tbsCertificate SEQUENCE, signatureAlgorithm SEQUENCE
+    # { algorithm OID, parameters ANY OPTIONAL }, signature BIT STRING } (RFC 5280 4.1).
+    body, _ = _der_element(certificate, 0, 0x30)
+    _, after_tbs = _der_element(certificate, body, 0x30)
+    algorithm, _ = _der_element(certificate, after_tbs, 0x30)
+    oid_start, oid_end = _der_element(certificate, algorithm, 0x06)
+    return _SIGNATURE_HASHES.get(certificate[oid_start:oid_end], "sha256")
+
+
+def _der_element(data: bytes, pos: int, tag: int) -> tuple[int, int]:
+    """The content start and the end of the DER element with ``tag`` at ``pos``."""
+    if pos + 2 > len(data) or data[pos] != tag:
+        raise ValueError("not a DER certificate")
+    length = data[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        if not 0 < count <= 4 or pos + count > len(data):
+            raise ValueError("not a DER certificate")
+        length = int.from_bytes(data[pos : pos + count], "big")
+        pos += count
+    if pos + length > len(data):
+        raise ValueError("not a DER certificate")
+    return pos, pos + length

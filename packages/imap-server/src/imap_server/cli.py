@@ -7,7 +7,24 @@ connect to it. Run ``imap-server serve --help`` for the options.
 Output: one line per listener once it accepts connections goes to stderr, whatever the log
 level (``imap-server: listening on 127.0.0.1:1143 (plain, STARTTLS)``; with port 0 it shows the
 port the system chose, so scripts and tests can read it), as do the log and error messages.
-The demo's instructions go to stdout.
+With the default ``--log-level INFO`` that includes one line per command (logger
+``imap_server.commands``; ``--no-command-log`` turns it off). The demo's instructions go to stdout.
+
+``serve``'s options, by group (each documented, with its default, in ``--help``):
+
+- listeners, TLS and users: ``--listen``, ``--tls-listen``, ``--cert``, ``--key``, ``--store``,
+  ``--user``, ``--plaintext-auth``, ``--tls-min-version``, ``--sasl``;
+- limits: ``--max-connections``, ``--max-connections-per-address``, ``--max-bad-commands``,
+  ``--max-line-length``, ``--max-literal-size``, ``--max-literal-memory``, ``--max-nesting``;
+- timeouts: ``--unauthenticated-timeout``, ``--autologout``, ``--idle-timeout``,
+  ``--write-timeout``, ``--tls-handshake-timeout``;
+- middleware (the pipeline is CommandLog, Recovery, RateLimit, AuthThrottle, CommandTimeout):
+  ``--command-timeout``, ``--rate-limit``, ``--rate-limit-per-address``, ``--auth-delay``,
+  ``--auth-max-delay``, ``--auth-window``, ``--auth-lockout-address``, ``--auth-lockout-user``,
+  ``--no-auth-throttle``, ``--no-command-log``.
+
+`server_options` turns the parsed options into `Server` keyword arguments without starting
+anything.
 
 Exit codes: 0 after SIGINT or SIGTERM (a clean shutdown; a second signal exits at once, with 1),
 2 for bad arguments and errors that stop the server from starting (port in use, unreadable
@@ -17,10 +34,12 @@ certificate, unknown store), each reported in one line without a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import inspect
 import ipaddress
 import logging
+import math
 import os
 import signal
 import socket
@@ -29,17 +48,39 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from typing import NoReturn
+from typing import NoReturn, TypedDict
 
 import anyio
 
+from imap_wire import DEFAULT_SERVER_LIMITS, Limits
+
 from . import demo
+from .auth import DEFAULT_MECHANISMS, SaslMechanisms
 from .memory import MemoryStore
+from .middleware import (
+    AuthThrottle,
+    CommandLog,
+    CommandTimeout,
+    Middleware,
+    RateLimit,
+    Recovery,
+)
 from .server import Listener, PlaintextAuth, Server
 from .store import Backend, StoreError
 from .stores import open_store, redact_url
 
-__all__ = ["Address", "CliError", "build_parser", "main", "parse_address", "parse_user"]
+__all__ = [
+    "Address",
+    "CliError",
+    "ServerOptions",
+    "build_parser",
+    "main",
+    "middleware_pipeline",
+    "parse_address",
+    "parse_user",
+    "server_options",
+    "tls_context",
+]
 
 PROG = "imap-server"
 DEFAULT_LISTEN = "127.0.0.1:1143"
@@ -53,6 +94,29 @@ _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # bind() failures that are about the address asked for, not about the store or the system.
 _LISTEN_ERRNOS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
+#: ``--tls-min-version`` choices.
+TLS_VERSIONS: dict[str, ssl.TLSVersion] = {
+    "1.2": ssl.TLSVersion.TLSv1_2,
+    "1.3": ssl.TLSVersion.TLSv1_3,
+}
+DEFAULT_TLS_VERSION = "1.2"
+# serve's defaults (those of Server and of the middleware, which tests check they match).
+DEFAULT_UNAUTHENTICATED_TIMEOUT = 60.0
+DEFAULT_AUTOLOGOUT = 30 * 60.0
+DEFAULT_IDLE_TIMEOUT = 30 * 60.0
+DEFAULT_WRITE_TIMEOUT = 60.0
+DEFAULT_TLS_HANDSHAKE_TIMEOUT = 30.0
+DEFAULT_MAX_LITERAL_MEMORY = 512 * 1024 * 1024
+DEFAULT_COMMAND_TIMEOUT = 300.0
+DEFAULT_RATE_LIMIT = 50.0
+DEFAULT_RATE_LIMIT_PER_ADDRESS = 200.0
+DEFAULT_AUTH_DELAY = 0.5
+DEFAULT_AUTH_MAX_DELAY = 8.0
+DEFAULT_AUTH_WINDOW = 15 * 60.0
+DEFAULT_AUTH_LOCKOUT_ADDRESS = 100
+DEFAULT_AUTH_LOCKOUT_USER = 20
+#: RFC 9051 section 5.4: an autologout timer must be at least 30 minutes.
+RFC_MIN_AUTOLOGOUT = 30 * 60
 
 
 class CliError(Exception):
@@ -151,6 +215,71 @@ def _limit(text: str) -> int | None:
     return value or None
 
 
+def _number(text: str, what: str, *, zero: str | None = None, whole: bool = False) -> float:
+    """A finite number of at least 1 (``whole``) or more than 0, or 0 when ``zero`` says
+    what 0 means."""
+    try:
+        value = float(int(text)) if whole else float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0 or (value == 0 and zero is None):
+        allowed = f"0 or more; 0: {zero}" if zero is not None else "more than 0"
+        if whole and zero is None:
+            allowed = "1 or more"
+        raise argparse.ArgumentTypeError(f"invalid {what} {text!r} ({allowed})")
+    return value
+
+
+def _size(text: str) -> int:
+    """A size or depth: a whole number, 1 or more."""
+    return int(_number(text, "number", whole=True))
+
+
+def _seconds(text: str) -> float:
+    """A timeout or window: seconds, more than 0."""
+    return _number(text, "number of seconds")
+
+
+def _seconds_or_off(text: str) -> float | None:
+    """A timeout that 0 turns off (None)."""
+    return _number(text, "number of seconds", zero="off") or None
+
+
+def _delay(text: str) -> float:
+    """A delay: seconds, 0 or more."""
+    return _number(text, "number of seconds", zero="no delay")
+
+
+def _rate(text: str) -> float | None:
+    """A rate: per second, or 0 for no limit (None)."""
+    return _number(text, "rate", zero="no limit") or None
+
+
+def _tls_version(text: str) -> str:
+    if text not in TLS_VERSIONS:
+        raise argparse.ArgumentTypeError(
+            f"invalid TLS version {text!r} (choose from {', '.join(TLS_VERSIONS)})"
+        )
+    return text
+
+
+_KNOWN_MECHANISMS = (*DEFAULT_MECHANISMS, "ANONYMOUS")
+
+
+def _sasl_mechanisms(text: str) -> tuple[str, ...]:
+    """A comma-separated list of built-in SASL mechanism names (case-insensitive)."""
+    names = tuple(dict.fromkeys(name.strip().upper() for name in text.split(",")))
+    if not all(names):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated SASL mechanism names, got {text!r}"
+        )
+    try:
+        SaslMechanisms(enabled=names)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (known: {', '.join(_KNOWN_MECHANISMS)})") from None
+    return names
+
+
 def _package_version() -> str:
     try:
         return version("imap-server")
@@ -225,33 +354,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--plaintext-auth",
         choices=("never", "loopback", "always"),
         default="loopback",
-        help="when LOGIN and AUTHENTICATE PLAIN work without TLS: never, only from loopback "
-        "addresses (default), or always",
+        help="when the LOGIN command and AUTHENTICATE PLAIN and LOGIN work without TLS: "
+        "never (TLS or STARTTLS is required even from loopback: LOGINDISABLED is advertised "
+        "and LOGIN is answered NO [PRIVACYREQUIRED]), only from loopback addresses "
+        "(default), or always",
     )
     serve.add_argument(
-        "--max-connections",
-        type=_limit,
-        default=1000,
-        metavar="N",
-        help="connections open at once, in total; a client over the limit is told "
-        "BYE [UNAVAILABLE] (0: no limit; default: 1000)",
+        "--tls-min-version",
+        type=_tls_version,
+        metavar="{" + ",".join(TLS_VERSIONS) + "}",
+        help="the oldest TLS version accepted, for --tls-listen and STARTTLS; clients that "
+        f"cannot speak it fail the handshake (needs --cert; default: {DEFAULT_TLS_VERSION})",
     )
     serve.add_argument(
-        "--max-connections-per-address",
-        type=_limit,
-        default=50,
-        metavar="N",
-        help="connections open at once from one IP address; a client over the limit is told "
-        "BYE [UNAVAILABLE] (0: no limit; default: 50)",
+        "--sasl",
+        type=_sasl_mechanisms,
+        metavar="MECHANISMS",
+        help="comma-separated SASL mechanisms AUTHENTICATE offers, in this order; each is "
+        "still offered only where the store supports it and the connection allows it "
+        "(see --plaintext-auth). ANONYMOUS, off by default, lets anyone log in as the user "
+        f"'anonymous' (default: all but ANONYMOUS: {', '.join(DEFAULT_MECHANISMS)})",
     )
-    serve.add_argument(
-        "--max-bad-commands",
-        type=_limit,
-        default=10,
-        metavar="N",
-        help="commands answered BAD in a row after which the connection is closed with BYE "
-        "(0: no limit; default: 10)",
-    )
+    _add_limit_options(serve)
+    _add_timeout_options(serve)
+    _add_middleware_options(serve)
     serve.set_defaults(run=_serve_command, command_parser=serve)
 
     demo_parser = commands.add_parser(
@@ -272,17 +398,226 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_limit_options(serve: argparse.ArgumentParser) -> None:
+    group = serve.add_argument_group("limits")
+    group.add_argument(
+        "--max-connections",
+        type=_limit,
+        default=1000,
+        metavar="N",
+        help="connections open at once, in total; a client over the limit is told "
+        "BYE [UNAVAILABLE] (0: no limit; default: 1000)",
+    )
+    group.add_argument(
+        "--max-connections-per-address",
+        type=_limit,
+        default=50,
+        metavar="N",
+        help="connections open at once from one IP address; a client over the limit is told "
+        "BYE [UNAVAILABLE] (0: no limit; default: 50)",
+    )
+    group.add_argument(
+        "--max-bad-commands",
+        type=_limit,
+        default=10,
+        metavar="N",
+        help="commands answered BAD in a row after which the connection is closed with BYE "
+        "(0: no limit; default: 10)",
+    )
+    limits = DEFAULT_SERVER_LIMITS
+    group.add_argument(
+        "--max-line-length",
+        type=_size,
+        default=limits.max_line_length,
+        metavar="OCTETS",
+        help="longest command line, literals not included; a longer one is skipped and "
+        f"answered BAD (default: {limits.max_line_length})",
+    )
+    group.add_argument(
+        "--max-literal-size",
+        type=_size,
+        default=limits.max_literal_size,
+        metavar="OCTETS",
+        help="largest literal (an APPEND's message, for one) accepted; a larger one is "
+        f"refused with NO [TOOBIG] (default: {limits.max_literal_size}, "
+        f"{limits.max_literal_size // 1024 // 1024} MiB)",
+    )
+    group.add_argument(
+        "--max-literal-memory",
+        type=_limit,
+        default=DEFAULT_MAX_LITERAL_MEMORY,
+        metavar="OCTETS",
+        help="octets of literals the server holds while receiving them, all connections "
+        "together; a literal that would go over is refused with NO [UNAVAILABLE] before "
+        f"the client sends it (0: no limit; default: {DEFAULT_MAX_LITERAL_MEMORY}, "
+        f"{DEFAULT_MAX_LITERAL_MEMORY // 1024 // 1024} MiB)",
+    )
+    group.add_argument(
+        "--max-nesting",
+        type=_size,
+        default=limits.max_depth,
+        metavar="DEPTH",
+        help="deepest nesting of parenthesised lists in a command; deeper is answered BAD "
+        f"(default: {limits.max_depth})",
+    )
+
+
+def _add_timeout_options(serve: argparse.ArgumentParser) -> None:
+    group = serve.add_argument_group("timeouts (in seconds, fractions allowed)")
+    group.add_argument(
+        "--unauthenticated-timeout",
+        type=_seconds,
+        default=DEFAULT_UNAUTHENTICATED_TIMEOUT,
+        metavar="SECONDS",
+        help="how long a client that has not logged in may stay silent before it is told BYE "
+        f"and disconnected (default: {DEFAULT_UNAUTHENTICATED_TIMEOUT:g})",
+    )
+    group.add_argument(
+        "--autologout",
+        type=_seconds,
+        default=DEFAULT_AUTOLOGOUT,
+        metavar="SECONDS",
+        help="how long a logged-in client may stay silent before it is told BYE and "
+        "disconnected. RFC 9051 (section 5.4) requires at least 30 minutes (1800); lower "
+        f"values are accepted with a warning at startup (default: {DEFAULT_AUTOLOGOUT:g})",
+    )
+    group.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        default=DEFAULT_IDLE_TIMEOUT,
+        metavar="SECONDS",
+        help="how long a client may stay in IDLE without sending DONE before it is "
+        f"disconnected (default: {DEFAULT_IDLE_TIMEOUT:g})",
+    )
+    group.add_argument(
+        "--write-timeout",
+        type=_seconds_or_off,
+        default=DEFAULT_WRITE_TIMEOUT,
+        metavar="SECONDS",
+        help="how long a write to a client that does not read may wait before the "
+        f"connection is closed (0: wait forever; default: {DEFAULT_WRITE_TIMEOUT:g})",
+    )
+    group.add_argument(
+        "--tls-handshake-timeout",
+        type=_seconds,
+        default=DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+        metavar="SECONDS",
+        help="how long a TLS handshake (--tls-listen or STARTTLS) may take before the "
+        f"connection is closed (default: {DEFAULT_TLS_HANDSHAKE_TIMEOUT:g})",
+    )
+
+
+def _add_middleware_options(serve: argparse.ArgumentParser) -> None:
+    group = serve.add_argument_group(
+        "middleware",
+        "Each command passes through CommandLog, Recovery, RateLimit, AuthThrottle and "
+        "CommandTimeout, in that order (see imap_server.middleware).",
+    )
+    group.add_argument(
+        "--command-timeout",
+        type=_seconds_or_off,
+        default=DEFAULT_COMMAND_TIMEOUT,
+        metavar="SECONDS",
+        help="a command running longer is cancelled and answered NO [LIMIT] (IDLE, "
+        "AUTHENTICATE and STARTTLS are exempt: they wait for the client; 0: off; "
+        f"default: {DEFAULT_COMMAND_TIMEOUT:g})",
+    )
+    group.add_argument(
+        "--rate-limit",
+        type=_rate,
+        default=DEFAULT_RATE_LIMIT,
+        metavar="PER_SECOND",
+        help="commands per second on one connection (bursts of twice that are allowed); "
+        "commands over the rate are delayed, up to 2 seconds, then answered NO [LIMIT] "
+        f"(LOGOUT is exempt; 0: no limit; default: {DEFAULT_RATE_LIMIT:g})",
+    )
+    group.add_argument(
+        "--rate-limit-per-address",
+        type=_rate,
+        default=DEFAULT_RATE_LIMIT_PER_ADDRESS,
+        metavar="PER_SECOND",
+        help="commands per second from one IP address, all its connections together, "
+        "limited as --rate-limit "
+        f"(0: no limit; default: {DEFAULT_RATE_LIMIT_PER_ADDRESS:g})",
+    )
+    group.add_argument(
+        "--auth-delay",
+        type=_delay,
+        default=DEFAULT_AUTH_DELAY,
+        metavar="SECONDS",
+        help="how long the answer to a failed LOGIN or AUTHENTICATE is held back; it doubles "
+        "with each further failure from the same address or for the same user, up to "
+        f"--auth-max-delay (default: {DEFAULT_AUTH_DELAY:g})",
+    )
+    group.add_argument(
+        "--auth-max-delay",
+        type=_delay,
+        default=DEFAULT_AUTH_MAX_DELAY,
+        metavar="SECONDS",
+        help="the longest such delay; not less than --auth-delay "
+        f"(default: {DEFAULT_AUTH_MAX_DELAY:g})",
+    )
+    group.add_argument(
+        "--auth-window",
+        type=_seconds,
+        default=DEFAULT_AUTH_WINDOW,
+        metavar="SECONDS",
+        help="how long failed logins are remembered (and a lockout lasts) after the last "
+        f"one (default: {DEFAULT_AUTH_WINDOW:g})",
+    )
+    group.add_argument(
+        "--auth-lockout-address",
+        type=_limit,
+        default=DEFAULT_AUTH_LOCKOUT_ADDRESS,
+        metavar="N",
+        help="failed logins from one IP address after which its logins are all refused "
+        "until --auth-window passes without another "
+        f"(0: never; default: {DEFAULT_AUTH_LOCKOUT_ADDRESS})",
+    )
+    group.add_argument(
+        "--auth-lockout-user",
+        type=_limit,
+        default=DEFAULT_AUTH_LOCKOUT_USER,
+        metavar="N",
+        help="failed logins naming one user after which that user's logins are all refused, "
+        "even with the right password, until --auth-window passes without another; anyone "
+        "can lock a known user out this way "
+        f"(0: never; default: {DEFAULT_AUTH_LOCKOUT_USER})",
+    )
+    group.add_argument(
+        "--no-auth-throttle",
+        dest="auth_throttle",
+        action="store_false",
+        help="no delays or lockouts after failed logins; the --auth-* options are ignored "
+        "(default: AuthThrottle on)",
+    )
+    group.add_argument(
+        "--no-command-log",
+        dest="command_log",
+        action="store_false",
+        help="do not log one line per command (client address, user, tag, command, status, "
+        "duration, octets; never arguments) to the logger imap_server.commands at INFO, "
+        "which --log-level INFO shows (default: CommandLog on)",
+    )
+
+
 # -- shared pieces ----------------------------------------------------------------------------
 
 
-def make_tls_context(cert: str, key: str | None = None) -> ssl.SSLContext:
-    """A server-side TLS context (TLS 1.2 or later) with the certificate and key loaded.
+def make_tls_context(
+    cert: str,
+    key: str | None = None,
+    *,
+    minimum_version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_2,
+) -> ssl.SSLContext:
+    """A server-side TLS context (``minimum_version`` or later, default TLS 1.2) with the
+    certificate and key loaded.
 
     Raises:
         CliError: The files cannot be read, do not match, or the key is encrypted.
     """
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.minimum_version = minimum_version
 
     def no_passphrase() -> NoReturn:
         # Without a callback OpenSSL would prompt on the terminal, and hang a service.
@@ -301,6 +636,118 @@ def make_tls_context(cert: str, key: str | None = None) -> ssl.SSLContext:
         files = f"{cert} / key {key}" if key else cert
         raise CliError(f"cannot read TLS certificate {files}: {exc.strerror or exc}") from None
     return context
+
+
+class ServerOptions(TypedDict):
+    """`Server` keyword arguments that ``serve``'s options set (all but the TLS context)."""
+
+    plaintext_auth: PlaintextAuth
+    sasl: SaslMechanisms
+    limits: Limits
+    max_connections: int | None
+    max_connections_per_address: int | None
+    max_bad_commands: int | None
+    max_literal_memory: int | None
+    unauthenticated_timeout: float
+    autologout: float
+    idle_timeout: float
+    write_timeout: float | None
+    tls_handshake_timeout: float
+    middleware: list[Middleware]
+
+
+def server_options(args: argparse.Namespace) -> ServerOptions:
+    """The `Server` keyword arguments for ``serve``'s parsed ``args`` (no I/O: the TLS
+    context is `tls_context`'s)."""
+    limits = dataclasses.replace(
+        DEFAULT_SERVER_LIMITS,
+        max_line_length=args.max_line_length,
+        max_literal_size=args.max_literal_size,
+        max_depth=args.max_nesting,
+    )
+    return ServerOptions(
+        plaintext_auth=args.plaintext_auth,
+        sasl=SaslMechanisms(
+            enabled=args.sasl, server_certificate=_server_certificate(getattr(args, "cert", None))
+        ),
+        limits=limits,
+        max_connections=args.max_connections,
+        max_connections_per_address=args.max_connections_per_address,
+        max_bad_commands=args.max_bad_commands,
+        max_literal_memory=args.max_literal_memory,
+        unauthenticated_timeout=args.unauthenticated_timeout,
+        autologout=args.autologout,
+        idle_timeout=args.idle_timeout,
+        write_timeout=args.write_timeout,
+        tls_handshake_timeout=args.tls_handshake_timeout,
+        middleware=middleware_pipeline(args),
+    )
+
+
+def middleware_pipeline(args: argparse.Namespace) -> list[Middleware]:
+    """CommandLog, Recovery, RateLimit, AuthThrottle, CommandTimeout, as ``args`` set them;
+    one turned off (by a ``--no-...`` option or 0) is left out."""
+    pipeline: list[Middleware] = []
+    if args.command_log:
+        pipeline.append(CommandLog())
+    pipeline.append(Recovery())
+    if args.rate_limit is not None or args.rate_limit_per_address is not None:
+        pipeline.append(RateLimit(args.rate_limit, args.rate_limit_per_address))
+    if args.auth_throttle:
+        pipeline.append(
+            AuthThrottle(
+                base_delay=args.auth_delay,
+                max_delay=args.auth_max_delay,
+                window=args.auth_window,
+                address_lockout_after=args.auth_lockout_address,
+                user_lockout_after=args.auth_lockout_user,
+            )
+        )
+    if args.command_timeout is not None:
+        pipeline.append(CommandTimeout(args.command_timeout))
+    return pipeline
+
+
+def _server_certificate(path: str | None) -> bytes | None:
+    """The first certificate of ``--cert`` (DER), for SCRAM-PLUS's ``tls-server-end-point``
+    channel binding; None without one (an unreadable file is `tls_context`'s to report)."""
+    if not path:
+        return None
+    try:
+        with open(path, encoding="ascii", errors="replace") as file:
+            pem = file.read()
+        end = pem.index(_PEM_END) + len(_PEM_END)
+        return ssl.PEM_cert_to_DER_cert(pem[pem.index(_PEM_BEGIN) : end])
+    except (OSError, ValueError):
+        return None
+
+
+_PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
+_PEM_END = "-----END CERTIFICATE-----"
+
+
+def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The TLS context ``serve``'s ``--cert``, ``--key`` and ``--tls-min-version`` ask for.
+
+    Raises:
+        CliError: As `make_tls_context`.
+    """
+    if not args.cert:
+        return None
+    version = TLS_VERSIONS[args.tls_min_version or DEFAULT_TLS_VERSION]
+    return make_tls_context(args.cert, args.key, minimum_version=version)
+
+
+def _warn_about(args: argparse.Namespace, tls: ssl.SSLContext | None) -> None:
+    """Log settings that work but are probably not what was meant."""
+    if args.plaintext_auth == "never" and tls is None:
+        log.warning("--plaintext-auth never without --cert: no client can log in")
+    if args.autologout < RFC_MIN_AUTOLOGOUT:
+        log.warning(
+            "--autologout %g is below the 30 minutes (%d s) RFC 9051 section 5.4 requires",
+            args.autologout,
+            RFC_MIN_AUTOLOGOUT,
+        )
 
 
 async def _add_users(store: Backend, users: Sequence[tuple[str, str]], url: str) -> None:
@@ -384,7 +831,7 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 
 
 async def _serve_command(args: argparse.Namespace) -> None:
-    tls = make_tls_context(args.cert, args.key) if args.cert else None
+    tls = tls_context(args)
     url: str = args.store
     try:
         store = await open_store(url)
@@ -392,17 +839,8 @@ async def _serve_command(args: argparse.Namespace) -> None:
         raise CliError(f"--store {redact_url(url)}: {exc}") from None
     log.info("store: %s", redact_url(url))
     await _add_users(store, args.users, url)
-    plaintext_auth: PlaintextAuth = args.plaintext_auth
-    if plaintext_auth == "never" and tls is None:
-        log.warning("--plaintext-auth never without --cert: no client can log in")
-    server = Server(
-        store,
-        tls_context=tls,
-        plaintext_auth=plaintext_auth,
-        max_connections=args.max_connections,
-        max_connections_per_address=args.max_connections_per_address,
-        max_bad_commands=args.max_bad_commands,
-    )
+    _warn_about(args, tls)
+    server = Server(store, tls_context=tls, **server_options(args))
     plain: list[Address] = args.listen or [parse_address(DEFAULT_LISTEN)]
     tls_addresses: list[Address] = args.tls_listen
     listeners = [Listener(a.host, a.port) for a in plain]
@@ -509,6 +947,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             command_parser.error("--tls-listen needs --cert (and --key)")
         if args.key and not args.cert:
             command_parser.error("--key needs --cert")
+        if args.tls_min_version and not args.cert:
+            command_parser.error("--tls-min-version needs --cert")
+        if args.auth_max_delay < args.auth_delay:
+            command_parser.error("--auth-max-delay must not be less than --auth-delay")
     return args
 
 

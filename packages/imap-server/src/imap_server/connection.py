@@ -105,6 +105,8 @@ class Connection:
             literal_policy=self._literal_policy,
         )
         self._out = bytearray()
+        # Octets of literals accepted for the command being read (Server.max_literal_memory).
+        self._literal_reserved = 0
         # Octets received from and written to the client (for each command's figures).
         self.bytes_received = 0
         self.bytes_sent = 0
@@ -113,6 +115,8 @@ class Connection:
         # When a write to the client started and has not finished (slow-reader timeout).
         self.writing_since: float | None = None
         self._in_mark = 0
+        # Octets queued when the next command began (its continuation requests count).
+        self._out_mark = 0
         #: The command being run, while it runs.
         self.current_call: CommandCall | None = None
         self._pipeline: CallNext = compose(server.middleware, self._handle)
@@ -146,14 +150,27 @@ class Connection:
             self._trace_id = f"[{next(_connection_ids)}{remote}]"
 
     def _literal_policy(self, request: LiteralRequest) -> StatusResponse | None:
-        """Refuse an APPEND the store could not take, before the client sends it."""
+        """Refuse, before the client sends it, an APPEND the store could not take, or a
+        literal the server has no memory left for (``Server.max_literal_memory``)."""
         limit = self.server.backend.max_message_size
         if limit is not None and request.command == "APPEND" and request.size > limit:
             return StatusResponse(
                 tag=request.tag, status=ResponseStatus.NO, code=response_code("TOOBIG"),
                 text=f"message larger than {limit} octets",
             )  # fmt: skip
+        if not self.server.reserve_literal_memory(request.size):
+            return StatusResponse(
+                tag=request.tag, status=ResponseStatus.NO, code=response_code("UNAVAILABLE"),
+                text="Too much mail arriving at once; try again later",
+            )  # fmt: skip
+        self._literal_reserved += request.size
         return None
+
+    def release_literal_memory(self) -> None:
+        """Give back what this connection's literals reserved (once their command ran)."""
+        if self._literal_reserved:
+            self.server.release_literal_memory(self._literal_reserved)
+            self._literal_reserved = 0
 
     # -- output -------------------------------------------------------------------------------
 
@@ -273,8 +290,11 @@ class Connection:
                 await self.flush()
                 continue
             if type(event) is LiteralRefused:
+                # The refused line is no command's: its octets are not the next one's.
+                self._in_mark = self.bytes_consumed
                 await self.send(event.response)
                 await self.flush()
+                self._out_mark = self.bytes_queued
                 continue
             if type(event) is LiteralStarted:
                 self._streamed[event.index] = bytearray()
@@ -287,8 +307,11 @@ class Connection:
 
     async def _protocol_error(self, exc: RemoteProtocolError) -> None:
         self._streamed.clear()
+        self.release_literal_memory()
+        self._in_mark = self.bytes_consumed
         response = exc.response
         await self.send(response)
+        self._out_mark = self.bytes_queued
         if response.status is ResponseStatus.BYE:
             await self.flush()
             raise ConnectionClosedError(exc.text)
@@ -316,6 +339,7 @@ class Connection:
         try:
             await self.send(self.server.greeting(self))
             await self.flush()
+            self._out_mark = self.bytes_queued
             while not self._closing:
                 event = await self.next_event()
                 if type(event) is ConnectionClosed:
@@ -332,8 +356,18 @@ class Connection:
                 await self.bye("Server shutting down")
             raise
         finally:
+            self.release_literal_memory()
+            self._drop_buffers()
             await self.session.close()
             await anyio.aclose_forcefully(self.stream)
+
+    def _drop_buffers(self) -> None:
+        """Let go of input and output at once: the connection is in reference cycles
+        (its context, its pipeline, its parser's literal policy), which only the cycle
+        collector frees, at a time of its own; a half-received literal must not wait."""
+        self._streamed = {}
+        self._out = bytearray()
+        self.wire = ServerConnection(registry=self.server.wire_registry, limits=self.server.limits)
 
     async def run_command(self, command: Command) -> None:
         if self._streamed:
@@ -341,7 +375,7 @@ class Connection:
         name = command.command_name
         call = CommandCall(
             command=command, name=name, tag=command.tag, context=self.ctx,
-            _in_mark=self._in_mark, _out_mark=self.bytes_queued,
+            _in_mark=self._in_mark, _out_mark=self._out_mark,
         )  # fmt: skip
         self.current_call = call
         try:
@@ -354,6 +388,7 @@ class Connection:
             result = server_bug(command.tag)
         finally:
             self.current_call = None
+            self.release_literal_memory()
         if self._answered:
             self._answered = False
         else:
@@ -362,6 +397,7 @@ class Connection:
             await self.flush()
         finally:
             self._in_mark = self.bytes_consumed
+            self._out_mark = self.bytes_queued
             self._completed(call, result)
         if result.status is ResponseStatus.BAD:
             await self._bad_command()
@@ -371,9 +407,11 @@ class Connection:
     def _completed(self, call: CommandCall, result: StatusResponse) -> None:
         try:
             call.run_done_callbacks(result)
-            self.server.command_done(self, call.name, result.status, call.elapsed())
-        except Exception:
-            log.exception("error in a command-completion hook after %s", call.name)
+        finally:
+            try:
+                self.server.command_done(self, call.name, result.status, call.elapsed())
+            except Exception:
+                log.exception("error in Server.command_done after %s", call.name)
 
     async def _handle(self, call: CommandCall) -> StatusResponse:
         """The innermost step of the pipeline: the handler, then pending updates."""

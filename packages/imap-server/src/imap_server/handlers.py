@@ -121,6 +121,7 @@ async def authenticate(ctx: CommandContext, cmd: Authenticate) -> StatusResponse
     if spec.plaintext:
         _check_plaintext(ctx)
     exchange = spec.build(server.authenticators, transport)
+    exchange.user_hook = ctx.connection.login_attempt
     try:
         challenge = await exchange.start(cmd.initial_response)
         while challenge is not None:
@@ -131,10 +132,9 @@ async def authenticate(ctx: CommandContext, cmd: Authenticate) -> StatusResponse
             challenge = await exchange.respond(reply.data)
     except SaslError:
         # Who failed, for the middleware (AuthThrottle counts failures per user).
-        authcid = getattr(exchange.mechanism, "authcid", None)
         call = ctx.connection.current_call
-        if call is not None and isinstance(authcid, str) and call.auth_user is None:
-            call.auth_user = authcid
+        if call is not None and call.auth_user is None:
+            call.auth_user = exchange.attempted_user
         raise AuthenticationFailed() from None
     user = await exchange.finish(ctx)
     return await _logged_in(ctx, user)

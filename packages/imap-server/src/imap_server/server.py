@@ -156,6 +156,10 @@ class Server:
             60). A client that does not read its responses (a FETCH of large bodies it never
             reads) is closed after that; until then it holds at most one buffer of output
             (64 KB) in the server. None: wait forever.
+        max_literal_memory: Octets of literals (APPEND messages, mostly) the server holds
+            while receiving them, all connections together (default 512 MiB). A literal
+            that would go over is refused before its ``+`` with ``NO [UNAVAILABLE] Too much
+            mail arriving at once; try again later``. None: no limit.
         middleware: The pipeline around each command, outermost first (default:
             `default_middleware()`: `Recovery` and `AuthThrottle`). See
             `imap_server.middleware`.
@@ -186,6 +190,7 @@ class Server:
         max_connections_per_address: int | None = 50,
         max_bad_commands: int | None = 10,
         write_timeout: float | None = 60,
+        max_literal_memory: int | None = 512 * 1024 * 1024,
         middleware: Sequence[Middleware] | None = None,
     ) -> None:
         for name, value in (
@@ -232,6 +237,10 @@ class Server:
         if write_timeout is not None and write_timeout <= 0:
             raise ValueError("write_timeout must be positive (or None to wait forever)")
         self.write_timeout = write_timeout
+        if max_literal_memory is not None and max_literal_memory < 1:
+            raise ValueError("max_literal_memory must be at least 1 (or None for no limit)")
+        self.max_literal_memory = max_literal_memory
+        self._literal_memory = 0
         self.middleware: tuple[Middleware, ...] = tuple(
             default_middleware() if middleware is None else middleware
         )
@@ -321,6 +330,24 @@ class Server:
     def enable(self, ctx: CommandContext, capability: str) -> bool:
         hook = self._enable_hooks.get(capability)
         return hook is not None and hook(ctx)
+
+    def reserve_literal_memory(self, size: int) -> bool:
+        """Count ``size`` octets of a literal about to be received, if the server's
+        ``max_literal_memory`` allows it."""
+        limit = self.max_literal_memory
+        if limit is not None and self._literal_memory + size > limit:
+            log.warning("refused a %d-octet literal: %d arriving", size, self._literal_memory)
+            return False
+        self._literal_memory += size
+        return True
+
+    def release_literal_memory(self, size: int) -> None:
+        self._literal_memory -= size
+
+    @property
+    def literal_memory(self) -> int:
+        """Octets of literals being received or waiting for their command to run."""
+        return self._literal_memory
 
     def note_bad_command(self, conn: Connection) -> None:
         """Called for each command answered BAD by the parser (a hook for logging and metrics;

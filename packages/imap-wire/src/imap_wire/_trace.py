@@ -23,12 +23,14 @@ _TAIL = 32
 _REDACTED = "<redacted>"
 _LITERAL_AT_END = re.compile(rb"~?\{([0-9]+)\+?\}$")
 _PRINTABLE = frozenset(range(0x20, 0x7F))
+# One-word client lines shown as they are: IDLE's end, a SASL cancel.
+_SHOWN_WORDS = frozenset({b"DONE", b"*"})
 
 
 class _Side:
     """One direction: the line being read and the literal being skipped."""
 
-    __slots__ = ("args", "buf", "dropped", "literal_left", "mode", "prefix")
+    __slots__ = ("args", "buf", "dropped", "literal_left", "mode", "prefix", "tag")
 
     def __init__(self) -> None:
         self.buf = bytearray()
@@ -41,6 +43,8 @@ class _Side:
         # "login" (``args`` arguments seen) or "redact".
         self.mode: str | None = None
         self.args = 0
+        # The first word of the logical line (its tag).
+        self.tag = b""
 
     def append(self, chunk: bytes) -> None:
         self.buf += chunk
@@ -54,13 +58,19 @@ class TraceState:
     """Per-connection state of `trace_lines`: partial lines and whether an AUTHENTICATE is
     in progress (from the client's command to the tagged response with its tag)."""
 
-    __slots__ = ("_client", "_server", "auth_tag")
+    __slots__ = ("_client", "_server", "auth_tag", "hidden_word", "literal_tag")
 
     def __init__(self) -> None:
         self._client = _Side()
         self._server = _Side()
         #: The tag of the AUTHENTICATE in progress, or None.
         self.auth_tag: bytes | None = None
+        #: A one-word client line that was redacted, until the server's answer that
+        #: repeats it as a tag.
+        self.hidden_word: bytes | None = None
+        #: The tag of a client line whose synchronizing literal awaits the server's "+"
+        #: (a refusal instead means the literal never comes).
+        self.literal_tag: bytes | None = None
 
 
 def trace_lines(data: bytes, *, sent_by_client: bool, state: TraceState) -> list[str]:
@@ -96,23 +106,45 @@ def trace_lines(data: bytes, *, sent_by_client: bool, state: TraceState) -> list
         prefix = "" if hidden else side.prefix
         text = _render(raw, side, state, sent_by_client=sent_by_client)
         lines.append(_shorten(prefix + text, len(raw) + dropped))
+        if not sent_by_client and state.literal_tag is not None:
+            _literal_answered(raw, state)
         if literal is not None:
             side.literal_left = int(literal.group(1))
             side.prefix = f"<{side.literal_left} octets>"
+            if sent_by_client and not raw.endswith(b"+}"):
+                state.literal_tag = side.tag
         else:
             side.prefix = ""
             side.mode = None
     return lines
 
 
+def _literal_answered(raw: bytes, state: TraceState) -> None:
+    """A server line while a client literal awaits its "+": the "+" itself, or the
+    tagged refusal, after which the client sends the next command instead."""
+    if raw.startswith(b"+"):
+        state.literal_tag = None
+    elif raw.split(b" ", 1)[0] == state.literal_tag:
+        state.literal_tag = None
+        client = state._client
+        client.literal_left = 0
+        client.prefix = ""
+        client.mode = None
+
+
 def _render(raw: bytes, side: _Side, state: TraceState, *, sent_by_client: bool) -> str:
     """One physical line, redacted as its logical line requires."""
     if side.mode is None:
         side.mode = "plain"
+        side.tag = raw.split(b" ", 1)[0]
         words = raw.split(b" ", 2)
         if sent_by_client:
             if state.auth_tag is not None:  # a SASL response
                 side.mode = "redact"
+                if len(words) == 1:
+                    # Should the server refuse the AUTHENTICATE before reading it, it reads
+                    # this as a command and its BAD repeats it as a tag.
+                    state.hidden_word = raw
                 return _REDACTED
             if len(words) >= 2 and words[1].upper() == b"LOGIN":
                 side.mode, side.args = "login", 0
@@ -124,6 +156,16 @@ def _render(raw: bytes, side: _Side, state: TraceState, *, sent_by_client: bool)
                 side.mode = "redact"
                 parts = raw.split(b" ", 3)
                 return _escape(b" ".join(parts[:3])) + (" " + _REDACTED if len(parts) > 3 else "")
+            if len(words) == 1 and raw and raw.upper() not in _SHOWN_WORDS:
+                # One word is no command: most likely a SASL response the client sent
+                # without waiting for a "+" to an AUTHENTICATE the server refused at once.
+                # The server's BAD will repeat it as a tag.
+                state.hidden_word = raw
+                side.mode = "redact"
+                return _REDACTED
+        elif state.hidden_word is not None and words[0] == state.hidden_word:
+            state.hidden_word = None
+            return _REDACTED + _escape(raw[len(words[0]) :])
         elif state.auth_tag is not None:
             if raw.startswith(b"+"):
                 return "+ " + _REDACTED if raw.strip(b"+ ") else "+"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ if TYPE_CHECKING:
     from ..connection import CommandContext, Connection
 
 __all__ = ["CallNext", "CommandCall", "LoginGuard", "Middleware", "compose"]
+
+log = logging.getLogger("imap_server")
 
 #: Checks a user an authentication attempt names, before the login takes effect (for
 #: LOGIN: before the password is checked); raises `AuthenticationFailed` to refuse.
@@ -86,8 +89,13 @@ class CommandCall:
         self._done.append(callback)
 
     def run_done_callbacks(self, response: StatusResponse) -> None:
+        """Call every `when_done` callback; one that raises is logged and the others
+        still run (a metrics bug must not silence the command log)."""
         for callback in self._done:
-            callback(self, response)
+            try:
+                callback(self, response)
+            except Exception:
+                log.exception("error in a when_done callback after %s", self.name)
 
     async def check_login(self, user: str) -> None:
         """Record ``user`` as the attempt's user and run the login guards on it."""

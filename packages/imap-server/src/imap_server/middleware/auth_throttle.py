@@ -131,14 +131,13 @@ class AuthThrottle:
     async def _failed(self, call: CommandCall) -> None:
         """Count a failure and hold the answer back for its delay."""
         now = time.monotonic()
-        count = 0
+        by_address = by_user = 0
         if call.remote is not None:
-            count = self._record_failure("address", call.remote, now)
+            by_address = self._record_failure("address", call.remote, now)
+            if by_address == self.address_lockout_after:
+                log.warning("locking out logins from %s after %d failures", call.remote, by_address)
         if call.auth_user is not None:
-            count = max(count, self._record_failure("user", call.auth_user, now))
-        if count in (self.address_lockout_after, self.user_lockout_after):
-            log.warning(
-                "locking out logins from %s / for user %s after %d failures",
-                call.remote, call.auth_user, count,
-            )  # fmt: skip
-        await anyio.sleep(self._delay(count))
+            by_user = self._record_failure("user", call.auth_user, now)
+            if by_user == self.user_lockout_after:
+                log.warning("locking out user %s after %d failures", call.auth_user, by_user)
+        await anyio.sleep(self._delay(max(by_address, by_user)))

@@ -58,7 +58,7 @@ class Metrics:
             CommandMetrics(
                 name=call.name,
                 status=response.status,
-                code=response.code.name if response.code is not None else None,
+                code=str(response.code.name) if response.code is not None else None,
                 duration=call.elapsed(),
                 bytes_in=call.bytes_in,
                 bytes_out=call.bytes_out,

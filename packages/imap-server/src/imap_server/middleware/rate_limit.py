@@ -57,7 +57,7 @@ class RateLimit:
         per_address: Commands per second from one IP address, all its connections
             together (None: no limit).
         burst: Commands a bucket saves up, as seconds of its rate (default 2: a client
-            idle for a while may send ``2 * rate`` commands at once).
+            idle for a while may send ``2 * rate`` commands at once; at least one).
         max_delay: Longest wait for a token before answering ``NO [LIMIT]``.
         exempt: Commands never limited (default LOGOUT, so a client can always leave).
         max_addresses: Address buckets kept; beyond it, full (idle) ones are forgotten,
@@ -97,7 +97,7 @@ class RateLimit:
             bucket = self._connections.get(conn)
             if bucket is None:
                 rate = self.per_connection
-                bucket = self._connections[conn] = TokenBucket(rate, rate * self.burst, now)
+                bucket = self._connections[conn] = TokenBucket(rate, self._capacity(rate), now)
             buckets.append(bucket)
         address = call.remote
         if self.per_address is not None and address is not None:
@@ -106,9 +106,13 @@ class RateLimit:
                 if len(self._addresses) >= self.max_addresses:
                     self._forget_idle(now)
                 rate = self.per_address
-                bucket = self._addresses[address] = TokenBucket(rate, rate * self.burst, now)
+                bucket = self._addresses[address] = TokenBucket(rate, self._capacity(rate), now)
             buckets.append(bucket)
         return buckets
+
+    def _capacity(self, rate: float) -> float:
+        # At least one token, or a slow rate would refuse every command.
+        return max(1.0, rate * self.burst)
 
     def _forget_idle(self, now: float) -> None:
         for address in [a for a, b in self._addresses.items() if b.full(now)]:

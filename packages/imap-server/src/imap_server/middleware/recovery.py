@@ -7,7 +7,13 @@ import logging
 
 import anyio
 
-from imap_wire import ProtocolError, ResponseStatus, StatusResponse, response_code
+from imap_wire import (
+    LocalProtocolError,
+    ProtocolError,
+    ResponseStatus,
+    StatusResponse,
+    response_code,
+)
 
 from ..errors import ConnectionClosedError
 from ._pipeline import CallNext, CommandCall
@@ -21,7 +27,8 @@ class Recovery:
     The exception is logged with its traceback (on ``logger``, default ``imap_server``);
     the client gets ``NO [SERVERBUG]`` (RFC 5530), or ``BAD`` with the parser's message
     when the exception is an `imap_wire.ProtocolError` (a handler that parses its own
-    arguments found them malformed). The connection lives on.
+    arguments found them malformed), except a `LocalProtocolError` (a response the server
+    could not encode: a server bug). The connection lives on.
 
     Failures a handler means to report (`CommandFailed`, store errors) are responses before
     they reach here. Place `Recovery` first to cover the other middleware too; the
@@ -37,6 +44,10 @@ class Recovery:
         except (ConnectionClosedError, anyio.get_cancelled_exc_class()):
             raise
         except ProtocolError as exc:
+            if isinstance(exc, LocalProtocolError):
+                # A response the server could not encode: its bug, not the client's.
+                self.logger.exception("error in %s (user %s)", call.name, call.user)
+                return server_bug(call.tag)
             self.logger.info("%s: %s", call.name, exc)
             return StatusResponse(tag=call.tag, status=ResponseStatus.BAD, text=str(exc))
         except Exception:

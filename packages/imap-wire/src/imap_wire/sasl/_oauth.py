@@ -153,7 +153,7 @@ class _TokenServer(OneMessageServer):
         if len(message) > _MAX_MESSAGE:
             raise SaslError(f"{self.name} message too long")
         user, token = self._parse(message)
-        if not self._validate(user, token.decode("ascii")):
+        if not token or not self._validate(user, token.decode("ascii")):
             self._state = "error"
             return self.error_json
         self._succeed(user)
@@ -339,4 +339,8 @@ class OAuthBearerServer(_TokenServer):
             self.host = fields[b"host"].decode("ascii")
         if b"port" in fields:
             self.port = fields[b"port"].decode("ascii")
+        if fields[b"auth"] == b"":
+            # RFC 7628 section 4.3: an empty auth asks for the error challenge (which says
+            # the scope a token needs); the exchange then fails.
+            return user, b""
         return user, _parse_auth(fields[b"auth"])
