@@ -695,6 +695,11 @@ def cpu_seconds(pid: int) -> float | None:
 def imap_server_target(args: argparse.Namespace) -> Target:
     """Return how to start imap-server: --imap-server-cmd, or this interpreter's install."""
     listen = ["serve", "--listen", "127.0.0.1:{port}", "--user", args.user]  # {port}: see Target
+    # The rate limits are off: every session comes from 127.0.0.1, which the per-address
+    # limit exists to stop, and the imaplib APPENDs run faster than the per-connection limit
+    # (500/s) lets one connection go. The rest of serve's default pipeline (command log,
+    # recovery, login throttle, command timeout) stays on, and is measured.
+    listen += ["--rate-limit", "0", "--rate-limit-per-address", "0"]
     env: dict[str, str] | None = None
     if args.imap_server_cmd:
         argv = shlex.split(args.imap_server_cmd)

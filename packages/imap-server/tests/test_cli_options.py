@@ -81,8 +81,8 @@ HELP_DEFAULTS = [
     ("--write-timeout", "default: 60"),
     ("--tls-handshake-timeout", "default: 30"),
     ("--command-timeout", "default: 300"),
-    ("--rate-limit", "default: 50"),
-    ("--rate-limit-per-address", "default: 200"),
+    ("--rate-limit", "default: 500"),
+    ("--rate-limit-per-address", "default: 2000"),
     ("--auth-delay", "default: 0.5"),
     ("--auth-max-delay", "default: 8"),
     ("--auth-window", "default: 900"),
@@ -166,8 +166,8 @@ def test_defaults_match_the_library() -> None:
     ]
     _, _, rate, throttle, timeout = pipeline
     assert isinstance(rate, RateLimit)
-    assert rate.per_connection == _default(RateLimit, "per_connection") == 50
-    assert rate.per_address == _default(RateLimit, "per_address") == 200
+    assert rate.per_connection == _default(RateLimit, "per_connection") == 500
+    assert rate.per_address == _default(RateLimit, "per_address") == 2000
     assert isinstance(throttle, AuthThrottle)
     for attribute, parameter in (
         ("base_delay", "base_delay"),
@@ -243,13 +243,13 @@ def test_zero_turns_middleware_off() -> None:
     assert types == [CommandLog, Recovery, RateLimit, AuthThrottle]
 
     [rate] = [m for m in options("--rate-limit", "0")["middleware"] if isinstance(m, RateLimit)]
-    assert (rate.per_connection, rate.per_address) == (None, 200)
+    assert (rate.per_connection, rate.per_address) == (None, 2000)
     [rate] = [
         m
         for m in options("--rate-limit-per-address", "0")["middleware"]
         if isinstance(m, RateLimit)
     ]
-    assert (rate.per_connection, rate.per_address) == (50, None)
+    assert (rate.per_connection, rate.per_address) == (500, None)
     both = options("--rate-limit", "0", "--rate-limit-per-address", "0")["middleware"]
     assert not any(isinstance(m, RateLimit) for m in both)
 

@@ -66,8 +66,8 @@ class RateLimit:
 
     def __init__(
         self,
-        per_connection: float | None = 50.0,
-        per_address: float | None = 200.0,
+        per_connection: float | None = 500.0,
+        per_address: float | None = 2000.0,
         *,
         burst: float = 2.0,
         max_delay: float = 2.0,
