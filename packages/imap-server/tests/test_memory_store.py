@@ -149,7 +149,7 @@ async def test_no_plaintext_kept(store: MemoryStore, user: User) -> None:
     assert await store.check_password("bob", password) == "bob"
     reachable = list(_reachable(store))
     # The walk does reach the accounts' password records...
-    assert sum(type(obj).__name__ == "_PasswordHash" for obj in reachable) == 2
+    assert sum(type(obj).__name__ == "PasswordHash" for obj in reachable) == 2
     # ...and nothing on the way holds the password.
     for obj in reachable:
         if isinstance(obj, str):

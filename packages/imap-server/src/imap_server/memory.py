@@ -21,14 +21,9 @@ Example:
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
-import hmac
 import itertools
 import logging
-import os
-import re
 import time
-import unicodedata
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
@@ -37,9 +32,15 @@ from typing import TYPE_CHECKING, ClassVar
 import anyio.lowlevel
 import anyio.to_thread
 
-from imap_wire.sasl import SaslError, ScramCredentials
+from imap_wire.sasl import ScramCredentials
 
+from .accounts import PasswordHash, scram_keys
 from .auth import ScramAuthenticator
+from .names import SPECIAL_USE_ATTRIBUTES
+from .names import canonical_name as _canonical_name
+from .names import is_inferior as _is_inferior
+from .names import special_use as _special_use
+from .names import superiors as _superiors
 from .store import (
     AlreadyExists,
     AppendResult,
@@ -62,7 +63,6 @@ from .store import (
     OverQuota,
     PasswordAuthenticator,
     StoreError,
-    UnsupportedSpecialUse,
     User,
     Want,
 )
@@ -74,12 +74,6 @@ __all__ = ["SPECIAL_USE_ATTRIBUTES", "MemoryStore", "open_memory_store"]
 
 _log = logging.getLogger(__name__)
 
-#: The special-use attributes a mailbox may be created with (RFC 6154 section 2).
-SPECIAL_USE_ATTRIBUTES = frozenset(
-    {"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"}
-)
-_SPECIAL_USE_BY_LOWER = {attr.lower(): attr for attr in SPECIAL_USE_ATTRIBUTES}
-
 _DELIMITER = "/"
 _INBOX = "INBOX"
 _NOSELECT = frozenset({"\\Noselect"})
@@ -88,117 +82,12 @@ _DELETED = "\\Deleted"
 _RECENT = "\\Recent"
 #: UIDs and UIDVALIDITY are nz-number: 32-bit, above zero (RFC 9051 section 9).
 _MAX_UID = 2**32 - 1
-#: C0 and C1 controls, DEL and lone surrogates are not Net-Unicode (RFC 5198); the wildcards
-#: would make the name impossible to LIST unambiguously (RFC 9051 section 5.1).
-_BAD_NAME_CHARS = re.compile("[\x00-\x1f\x7f-\x9f*%\ud800-\udfff]")
 #: Flag sets are few per mailbox; sharing one frozenset per distinct set saves memory with
 #: many messages. Bounded so that a client inventing keywords cannot grow the table forever.
 _MAX_INTERNED_FLAG_SETS = 1024
 #: The change log is compacted once it holds over this many entries per current one (+ a floor).
 _LOG_SLACK = 2
 _LOG_MIN_COMPACT = 1024
-
-_SCRYPT_R = 8
-_SCRYPT_P = 1
-_SCRYPT_DKLEN = 32
-_SALT_BYTES = 16
-#: n=2**14, r=8 needs 16 MiB; OpenSSL's default ceiling (32 MiB) is too close for comfort.
-_SCRYPT_MAXMEM = 64 * 1024 * 1024
-
-
-# -- passwords --------------------------------------------------------------------------------
-
-
-class _PasswordHash:
-    """An scrypt hash of a password, with the parameters it was made with."""
-
-    __slots__ = ("_digest", "_n", "_p", "_r", "_salt")
-
-    def __init__(self, *, salt: bytes, digest: bytes, n: int, r: int, p: int) -> None:
-        self._salt = salt
-        self._digest = digest
-        self._n = n
-        self._r = r
-        self._p = p
-
-    @classmethod
-    def create(cls, password: str, *, n: int) -> _PasswordHash:
-        salt = os.urandom(_SALT_BYTES)
-        digest = _scrypt(password, salt, n=n, r=_SCRYPT_R, p=_SCRYPT_P)
-        return cls(salt=salt, digest=digest, n=n, r=_SCRYPT_R, p=_SCRYPT_P)
-
-    @classmethod
-    def decoy(cls, *, n: int) -> _PasswordHash:
-        """A hash no password matches, checked at the same cost (for unknown users)."""
-        return cls(
-            salt=os.urandom(_SALT_BYTES),
-            digest=os.urandom(_SCRYPT_DKLEN),
-            n=n,
-            r=_SCRYPT_R,
-            p=_SCRYPT_P,
-        )
-
-    def verify(self, password: str) -> bool:
-        candidate = _scrypt(password, self._salt, n=self._n, r=self._r, p=self._p)
-        return hmac.compare_digest(candidate, self._digest)
-
-    def __repr__(self) -> str:
-        return "<password hash>"
-
-
-def _scrypt(password: str, salt: bytes, *, n: int, r: int, p: int) -> bytes:
-    # surrogatepass: any str a decoder produced hashes instead of raising mid-authentication.
-    secret = password.encode("utf-8", "surrogatepass")
-    return hashlib.scrypt(
-        secret, salt=salt, n=n, r=r, p=p, maxmem=_SCRYPT_MAXMEM, dklen=_SCRYPT_DKLEN
-    )
-
-
-# -- mailbox names ----------------------------------------------------------------------------
-
-
-def _canonical_name(name: str) -> str:
-    """Return the name the store files a mailbox under, or raise `InvalidName`.
-
-    NFC so that a denormalized name reaches the same mailbox in every command (RFC 9051
-    section 5.1); the first level ``INBOX`` in any case becomes ``INBOX``.
-    """
-    if not name:
-        raise InvalidName("The mailbox name is empty")
-    if not unicodedata.is_normalized("NFC", name):
-        name = unicodedata.normalize("NFC", name)
-    if _BAD_NAME_CHARS.search(name):
-        raise InvalidName("The mailbox name holds a control or wildcard character")
-    levels = name.split(_DELIMITER)
-    if not all(levels):
-        raise InvalidName("The mailbox name has an empty hierarchy level")
-    if levels[0].upper() == _INBOX and levels[0] != _INBOX:
-        levels[0] = _INBOX
-        name = _DELIMITER.join(levels)
-    return name
-
-
-def _superiors(name: str) -> list[str]:
-    """``"a/b/c"`` -> ``["a", "a/b"]``."""
-    levels = name.split(_DELIMITER)
-    return [_DELIMITER.join(levels[:i]) for i in range(1, len(levels))]
-
-
-def _is_inferior(name: str, of: str) -> bool:
-    return name.startswith(of + _DELIMITER)
-
-
-def _special_use(attributes: frozenset[str]) -> frozenset[str]:
-    result = set()
-    for attr in attributes:
-        canonical = _SPECIAL_USE_BY_LOWER.get(attr.lower())
-        if canonical is None:
-            raise UnsupportedSpecialUse(f"Unsupported special-use attribute {attr}")
-        result.add(canonical)
-    return frozenset(result)
-
-
-# -- state --------------------------------------------------------------------------------------
 
 
 class _Message:
@@ -244,7 +133,7 @@ class _Account:
         "used_bytes",
     )
 
-    def __init__(self, name: str, password: _PasswordHash) -> None:
+    def __init__(self, name: str, password: PasswordHash) -> None:
         self.name = name
         self.password = password
         #: SCRAM stored keys by hash name (``"sha1"``, ``"sha256"``); never the password.
@@ -480,7 +369,7 @@ class MemoryStore(Backend, PasswordAuthenticator, ScramAuthenticator):
         # does not hand out a value a client may still hold UIDs of, and within one process
         # delete + create always gets a new one.
         self._last_uid_validity = min(int(time.time()), _MAX_UID // 2)
-        self._decoy: _PasswordHash | None = None
+        self._decoy: PasswordHash | None = None
 
     def __repr__(self) -> str:
         return f"<MemoryStore: {len(self._accounts)} users>"
@@ -497,8 +386,8 @@ class MemoryStore(Backend, PasswordAuthenticator, ScramAuthenticator):
             raise ValueError("the user name is empty")
         if name in self._accounts:
             raise ValueError(f"user {name!r} already exists")
-        account = _Account(name, _PasswordHash.create(password, n=self.scrypt_n))
-        account.scram = self._scram_keys(password)
+        account = _Account(name, PasswordHash.create(password, n=self.scrypt_n))
+        account.scram = scram_keys(password, iterations=self.scram_iterations)
         self._new_mailbox(account, _INBOX)
         self._accounts[name] = account
 
@@ -509,21 +398,8 @@ class MemoryStore(Backend, PasswordAuthenticator, ScramAuthenticator):
             KeyError: No such user.
         """
         account = self._accounts[name]
-        account.password = _PasswordHash.create(password, n=self.scrypt_n)
-        account.scram = self._scram_keys(password)
-
-    def _scram_keys(self, password: str) -> dict[str, ScramCredentials]:
-        """SCRAM-SHA-1 and SCRAM-SHA-256 stored keys (random salts); none when the password
-        fails SASLprep (then only LOGIN / PLAIN work for the account)."""
-        try:
-            return {
-                hash_name: ScramCredentials.derive(
-                    password, iterations=self.scram_iterations, hash_name=hash_name
-                )
-                for hash_name in ("sha1", "sha256")
-            }
-        except SaslError:
-            return {}
+        account.password = PasswordHash.create(password, n=self.scrypt_n)
+        account.scram = scram_keys(password, iterations=self.scram_iterations)
 
     async def scram_credentials(self, username: str, hash_name: str) -> ScramCredentials | None:
         """The account's SCRAM stored keys for ``hash_name``, or None (no such user)."""
@@ -582,7 +458,7 @@ class MemoryStore(Backend, PasswordAuthenticator, ScramAuthenticator):
             record = account.password
         else:
             if self._decoy is None:
-                self._decoy = _PasswordHash.decoy(n=self.scrypt_n)
+                self._decoy = PasswordHash.decoy(n=self.scrypt_n)
             record = self._decoy
         matches = await anyio.to_thread.run_sync(record.verify, password)
         if not matches or account is None or account.removed:
