@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as _dt
 import itertools
 import logging
+import operator
 import time
 from array import array
 from bisect import bisect_left, bisect_right
@@ -73,6 +74,7 @@ if TYPE_CHECKING:
 __all__ = ["SPECIAL_USE_ATTRIBUTES", "MemoryStore", "open_memory_store"]
 
 _log = logging.getLogger(__name__)
+_flags_of = operator.attrgetter("flags")
 
 _DELIMITER = "/"
 _INBOX = "INBOX"
@@ -743,7 +745,8 @@ class _MemoryMailbox(Mailbox):
             uid_next=state.uid_next,
             highest_modseq=state.highest_modseq,
             uids=uids,
-            flags=tuple([messages[uid].flags for uid in uids]),
+            # map/attrgetter: C loops; SELECT of a large mailbox must not walk it in Python.
+            flags=tuple(map(_flags_of, map(messages.__getitem__, uids))),
             keywords=state.frozen_keywords(),
         )
 

@@ -242,7 +242,8 @@ class MailboxSnapshot:
     uids: Sequence[int]
     #: Flags of the messages, in the same order as ``uids``.
     flags: Sequence[frozenset[str]]
-    #: Keywords the mailbox knows (for the FLAGS response).
+    #: Keywords the mailbox knows (for the FLAGS response): at least every keyword set on
+    #: one of its messages (the server does not look through ``flags`` for more).
     keywords: frozenset[str] = frozenset()
 
 

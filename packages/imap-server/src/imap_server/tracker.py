@@ -20,6 +20,7 @@ before, until the next command that may report them.
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -136,15 +137,22 @@ class Tracker:
         return 0 if entry is None else entry.recent_floor
 
     def claim_recent(self, mailbox_id: str, uids: Iterable[int], *, claim: bool) -> set[int]:
-        """Return which of ``uids`` are recent to the calling session; with ``claim``
+        """Return which of ``uids`` (ascending) are recent to the calling session; with ``claim``
         (a read-write session), no other session of this process gets them as recent."""
         entry = self._mailboxes.get(mailbox_id)
         if entry is None:
             return set()
         floor = entry.recent_floor
-        recent = {uid for uid in uids if uid > floor}
+        if isinstance(uids, Sequence):
+            # Ascending (a view's UIDs): only the tail above the floor, found by bisection.
+            tail = uids[bisect.bisect_right(uids, floor) :]
+            recent = set(tail)
+            top = tail[-1] if tail else floor
+        else:
+            recent = {uid for uid in uids if uid > floor}
+            top = max(recent, default=floor)
         if claim and recent:
-            entry.recent_floor = max(recent)
+            entry.recent_floor = top
         return recent
 
 
@@ -168,7 +176,9 @@ class MailboxView:
         self.mailbox = mailbox
         self.read_only = read_only
         self.uid_validity = snapshot.uid_validity
-        self.uids: list[int] = list(snapshot.uids)
+        # An array: one copy of 4-octet UIDs, not an object per message (SELECT of a large
+        # mailbox stays a memory copy).
+        self.uids: array[int] = array("I", snapshot.uids)
         self.modseq = snapshot.highest_modseq
         self.uid_next = snapshot.uid_next
         self._tracker = tracker
@@ -182,9 +192,9 @@ class MailboxView:
         # polling skips them, so the client does not get the same FETCH twice.
         self._own_modseqs: set[int] = set()
         #: Keywords the client has been told of (in FLAGS): the mailbox's and its messages'.
+        # The store's keywords include every one on a message: SELECT of a large mailbox
+        # must not walk its flags in Python.
         self.keywords: set[str] = set(snapshot.keywords)
-        for flags in snapshot.flags:
-            self.keywords.update(f for f in flags if not f.startswith("\\"))
 
     def close(self) -> None:
         self._tracker.unwatch(self.watcher)
