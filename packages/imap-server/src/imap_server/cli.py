@@ -4,6 +4,17 @@
 ``imap-server demo`` runs one over an in-memory account full of sample mail, and prints how to
 connect to it. Run ``imap-server serve --help`` for the options.
 
+Administration of a persistent store (one implementing `imap_server.accounts.SchemaAdmin` and
+`imap_server.accounts.AccountAdmin`, such as PostgreSQL):
+
+- ``imap-server db upgrade --store URL`` creates the schema or applies the migrations it lacks
+  (servers refuse to start on an older schema); ``imap-server db version --store URL`` prints
+  the version the database is at;
+- ``imap-server user add|passwd|del|list --store URL [NAME]`` creates an account, changes its
+  password, deletes it (with its mail, without asking) or lists the accounts. Passwords are
+  never taken from the command line: with a terminal on stdin they are asked for twice
+  (``getpass``), otherwise the first line of stdin is the password (without its newline).
+
 Output: one line per listener once it accepts connections goes to stderr, whatever the log
 level (``imap-server: listening on 127.0.0.1:1143 (plain, STARTTLS)``; with port 0 it shows the
 port the system chose, so scripts and tests can read it), as do the log and error messages.
@@ -28,14 +39,20 @@ anything.
 
 Exit codes: 0 after SIGINT or SIGTERM (a clean shutdown; a second signal exits at once, with 1),
 2 for bad arguments and errors that stop the server from starting (port in use, unreadable
-certificate, unknown store), each reported in one line without a traceback.
+certificate, unknown store), each reported in one line without a traceback. The ``db`` and
+``user`` commands exit with 0 when done, 1 when the account named does not exist (``passwd``,
+``del``) or exists already (``add``), 2 for bad arguments, a store that cannot do what was
+asked, a refused password or a store error (such as a schema older than the store needs), and
+130 when interrupted (Ctrl-C at the password prompt).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import errno
+import getpass
 import inspect
 import ipaddress
 import logging
@@ -45,7 +62,7 @@ import signal
 import socket
 import ssl
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import NoReturn, TypedDict
@@ -55,6 +72,7 @@ import anyio
 from imap_wire import DEFAULT_SERVER_LIMITS, Limits
 
 from . import demo
+from .accounts import AccountAdmin, AccountExists, NoSuchAccount, SchemaAdmin
 from .auth import DEFAULT_MECHANISMS, SaslMechanisms
 from .memory import MemoryStore
 from .middleware import (
@@ -78,6 +96,7 @@ __all__ = [
     "middleware_pipeline",
     "parse_address",
     "parse_user",
+    "read_password",
     "server_options",
     "tls_context",
 ]
@@ -87,6 +106,10 @@ DEFAULT_LISTEN = "127.0.0.1:1143"
 DEFAULT_STORE = "memory://"
 #: Exit code for bad arguments and for errors that keep the server from starting (as argparse).
 EXIT_ERROR = 2
+#: Exit code of ``user`` commands when the account named is missing (or, for ``add``, exists).
+EXIT_FAILURE = 1
+#: Exit code after Ctrl-C in a ``db`` or ``user`` command (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
 
 log = logging.getLogger("imap_server.cli")
 
@@ -120,7 +143,16 @@ RFC_MIN_AUTOLOGOUT = 30 * 60
 
 
 class CliError(Exception):
-    """An error to report in one line on stderr, exiting with `EXIT_ERROR` (no traceback)."""
+    """An error to report in one line on stderr, exiting with `exit_code` (no traceback)."""
+
+    #: The command's exit code when this error stops it.
+    exit_code: int = EXIT_ERROR
+
+
+class _AccountError(CliError):
+    """The account named does not exist, or (``user add``) exists already."""
+
+    exit_code = EXIT_FAILURE
 
 
 # -- arguments --------------------------------------------------------------------------------
@@ -395,7 +427,105 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"accept connections here (default: {DEFAULT_LISTEN})",
     )
     demo_parser.set_defaults(run=_demo_command, command_parser=demo_parser)
+    _add_admin_commands(commands, common)
     return parser
+
+
+def _password_help(command: str) -> str:
+    return (
+        "The password is never taken from the command line: when stdin is a terminal it is "
+        "asked for twice (hidden), otherwise the first line of stdin is the password (without "
+        f"its newline), as in: printf '%s\\n' \"$PASSWORD\" | imap-server user {command} "
+        "--store URL NAME. An empty password is refused."
+    )
+
+
+def _add_admin_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    """The ``db`` and ``user`` commands, which administer a persistent store."""
+    store = argparse.ArgumentParser(add_help=False)
+    store.add_argument(
+        "--store",
+        required=True,
+        metavar="URL",
+        help="the store; its scheme picks an installed store, e.g. postgresql://user@host/mail "
+        "(a password in the URL is never shown in messages)",
+    )
+    parents = [common, store]
+
+    db = commands.add_parser(
+        "db",
+        help="create or upgrade a store's database schema",
+        description="Manage the schema of a store that keeps one (such as PostgreSQL). Run "
+        "'imap-server db upgrade' on a new database and after installing a new version of the "
+        "store, before starting servers: they refuse a database whose schema is too old.",
+    )
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    upgrade = db_commands.add_parser(
+        "upgrade",
+        parents=parents,
+        help="create the schema, or apply the migrations it lacks",
+        description="Create the store's schema in an empty database, or apply the migrations "
+        "an existing one lacks, in order, each in one transaction; then print the schema "
+        "version the database is at and the migrations applied. Running it again does "
+        "nothing, and several runs at once are safe (they take turns).",
+    )
+    upgrade.set_defaults(run=_db_upgrade_command, admin=True)
+    db_version = db_commands.add_parser(
+        "version",
+        parents=parents,
+        help="print the schema version the database is at",
+        description="Print the schema version the database is at, as a number "
+        "(0: nothing created yet), changing nothing.",
+    )
+    db_version.set_defaults(run=_db_version_command, admin=True)
+
+    user = commands.add_parser(
+        "user",
+        help="add, remove and list the accounts of a persistent store",
+        description="Manage the accounts of a persistent store (such as PostgreSQL; "
+        "memory:// keeps nothing between runs: use 'imap-server serve --user' there). "
+        "Run 'imap-server user COMMAND --help' for each command. " + _password_help("add"),
+    )
+    user_commands = user.add_subparsers(dest="user_command", required=True, metavar="COMMAND")
+    add = user_commands.add_parser(
+        "add",
+        parents=parents,
+        help="create an account (password from a prompt or stdin)",
+        description="Create an account with an empty INBOX. Exits with 1 when it exists "
+        "already. " + _password_help("add"),
+    )
+    passwd = user_commands.add_parser(
+        "passwd",
+        parents=parents,
+        help="change an account's password (from a prompt or stdin)",
+        description="Replace an account's password (and the SCRAM keys derived from it). "
+        "Exits with 1 when there is no such account. " + _password_help("passwd"),
+    )
+    delete = user_commands.add_parser(
+        "del",
+        parents=parents,
+        help="delete an account with all its mail",
+        description="Delete an account with all its mailboxes and messages, without asking "
+        "for confirmation (so that scripts can), and print what was deleted. Exits with 1 "
+        "when there is no such account.",
+    )
+    for command in (add, passwd, delete):
+        command.add_argument("name", metavar="NAME", help="the account's user name")
+    for command in (add, passwd):
+        # Caught to refuse without echoing it, as argparse would (it is likely a password).
+        command.add_argument("extra", nargs="*", help=argparse.SUPPRESS)
+        command.set_defaults(command_parser=command)
+    user_list = user_commands.add_parser(
+        "list",
+        parents=parents,
+        help="print the accounts' names",
+        description="Print every account's name, one a line, sorted.",
+    )
+    for command in (add, passwd, delete, user_list):
+        command.set_defaults(run=_user_command, admin=True)
 
 
 def _add_limit_options(serve: argparse.ArgumentParser) -> None:
@@ -754,6 +884,11 @@ async def _add_users(store: Backend, users: Sequence[tuple[str, str]], url: str)
     if not users:
         return
     add_user = getattr(store, "add_user", None)
+    if isinstance(store, AccountAdmin) and not callable(add_user):
+        raise CliError(
+            f"--user: the store {redact_url(url)} keeps its accounts: create them once with "
+            f"'{PROG} user add --store URL NAME' (the password from a prompt or stdin)"
+        )
     if not callable(add_user):
         raise CliError(
             f"--user: the store {redact_url(url)} cannot create users "
@@ -863,6 +998,155 @@ async def _demo_command(args: argparse.Namespace) -> None:
     await _serve(server, [Listener(address.host, address.port)], instructions)
 
 
+# -- administration (db, user) ------------------------------------------------------------------
+
+
+async def _open_admin_store(url: str) -> Backend:
+    try:
+        return await open_store(url)
+    except (ValueError, TypeError) as exc:
+        raise CliError(f"--store {redact_url(url)}: {exc}") from None
+
+
+async def _close(store: Backend) -> None:
+    with anyio.CancelScope(shield=True):
+        await store.aclose()
+
+
+def _schema_admin(store: Backend, url: str) -> SchemaAdmin:
+    if not isinstance(store, SchemaAdmin):
+        raise CliError(f"the store at {redact_url(url)} has no schema to upgrade")
+    return store
+
+
+async def _db_upgrade_command(args: argparse.Namespace) -> None:
+    # No start(): a store refuses to start on an old schema, which is what this is to fix.
+    url: str = args.store
+    store = await _open_admin_store(url)
+    try:
+        admin = _schema_admin(store, url)
+        applied = await admin.upgrade()
+        version = await admin.schema_version()
+        if applied:
+            done = ", ".join(str(v) for v in applied)
+            print(f"database upgraded to schema version {version} (applied: {done})", flush=True)
+        else:
+            print(f"database already at schema version {version}", flush=True)
+    finally:
+        await _close(store)
+
+
+async def _db_version_command(args: argparse.Namespace) -> None:
+    url: str = args.store
+    store = await _open_admin_store(url)
+    try:
+        version = await _schema_admin(store, url).schema_version()
+        print(version, flush=True)
+    finally:
+        await _close(store)
+
+
+def _account_admin(store: Backend, url: str) -> AccountAdmin:
+    # memory:// first: an account made in it would vanish with this process, whatever it has.
+    if isinstance(store, MemoryStore):
+        raise CliError(
+            f"the store at {redact_url(url)} keeps nothing between runs: an account made here "
+            "would be gone when this command exits (give 'imap-server serve' --user NAME:PASSWORD "
+            "instead, or use a persistent store)"
+        )
+    if isinstance(store, AccountAdmin):
+        return store
+    raise CliError(
+        f"the store at {redact_url(url)} cannot manage accounts (it does not implement "
+        "imap_server.accounts.AccountAdmin; use the store's own tools)"
+    )
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Let Ctrl-C raise KeyboardInterrupt at once while blocked in a prompt: the event loop's
+    SIGINT handler would only cancel the main task, after the prompt returned."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:  # not the main thread: signals are not ours to handle
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+
+
+def read_password() -> str:
+    """The new password: asked for twice with `getpass.getpass` when stdin is a terminal,
+    else the first line of stdin without its line ending. Never logged or echoed.
+
+    Raises:
+        CliError: No password, an empty one, or two that differ.
+    """
+    stdin = sys.stdin
+    if stdin is None:
+        raise CliError("no stdin to read the password from")
+    if stdin.isatty():
+        try:
+            with _interruptible():
+                password = getpass.getpass("Password: ")
+                if not password:
+                    raise CliError("empty password refused")
+                if getpass.getpass("Again: ") != password:
+                    raise CliError("the passwords do not match")
+        except EOFError:  # Ctrl-D at the prompt
+            raise CliError("no password given") from None
+        return password
+    try:
+        line = stdin.readline()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read the password from stdin: {exc}") from None
+    if not line:
+        raise CliError("no password on stdin (give it on the first line, or run in a terminal)")
+    password = line.removesuffix("\n")
+    if not password:
+        raise CliError("empty password refused (the first line of stdin is empty)")
+    return password
+
+
+async def _user_command(args: argparse.Namespace) -> None:
+    url: str = args.store
+    command: str = args.user_command
+    name: str | None = getattr(args, "name", None)
+    store = await _open_admin_store(url)
+    try:
+        admin = _account_admin(store, url)
+        # Before start(): nothing is connected yet while a person types.
+        password = read_password() if command in ("add", "passwd") else ""
+        await store.start()
+        if command == "list":
+            for account in await admin.account_names():
+                print(account)
+            sys.stdout.flush()
+            return
+        assert name is not None
+        try:
+            if command == "add":
+                await admin.create_account(name, password)
+                done = f"added user {name}"
+            elif command == "passwd":
+                await admin.change_password(name, password)
+                done = f"changed the password of user {name}"
+            else:
+                await admin.delete_account(name)
+                done = f"deleted user {name} with all its mailboxes and messages"
+        except AccountExists:
+            raise _AccountError(f"user {name} exists already") from None
+        except NoSuchAccount:
+            raise _AccountError(f"no such user: {name}") from None
+        except ValueError as exc:  # e.g. an empty or invalid name
+            raise CliError(f"user {command}: {exc}") from None
+        print(done, flush=True)
+    finally:
+        await _close(store)
+
+
 def demo_instructions(host: str, port: int) -> str:
     """How to connect to the demo server listening on ``host``:``port``."""
     # A wildcard address is where to listen, not where to connect.
@@ -927,6 +1211,23 @@ async def _run(
     log.info("stopped")
 
 
+async def _run_admin(
+    command: Callable[[argparse.Namespace], Awaitable[None]], args: argparse.Namespace
+) -> None:
+    try:
+        await command(args)
+    except (CliError, StoreError, OSError):
+        raise
+    except Exception as exc:
+        # A store that lets a driver's error out, or a missing dependency: still one line,
+        # with the traceback in the log for whoever asks for it.
+        log.debug("%s failed", PROG, exc_info=True)
+        detail = f": {exc}" if str(exc) else ""
+        raise CliError(
+            f"unexpected {type(exc).__name__}{detail} (--log-level DEBUG shows the traceback)"
+        ) from None
+
+
 def _configure_logging(level: str) -> None:
     # basicConfig does nothing when the root logger already has handlers (an application
     # embedding main, pytest): their logging setup wins.
@@ -951,6 +1252,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             command_parser.error("--tls-min-version needs --cert")
         if args.auth_max_delay < args.auth_delay:
             command_parser.error("--auth-max-delay must not be less than --auth-delay")
+    if getattr(args, "extra", None):
+        args.command_parser.error(
+            "too many arguments (the password is never taken from the command line: it is "
+            "asked for on a terminal, or read from stdin)"
+        )
     return args
 
 
@@ -966,9 +1272,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, usage errors: argparse printed them
         return exc.code if isinstance(exc.code, int) else EXIT_ERROR
     _configure_logging(args.log_level)
+    # db and user commands run once, without serve's signal handling (Ctrl-C just stops them).
+    admin: bool = getattr(args, "admin", False)
     try:
-        anyio.run(_run, args.run, args, backend="asyncio")
+        if admin:
+            anyio.run(_run_admin, args.run, args, backend="asyncio")
+        else:
+            anyio.run(_run, args.run, args, backend="asyncio")
     except KeyboardInterrupt:
+        if admin:
+            print(file=sys.stderr, flush=True)  # end the line the prompt and ^C are on
+            return EXIT_INTERRUPTED
         # SIGINT before the signal handlers were in place (while starting up).
         return 0
     except BaseException as exc:
@@ -978,8 +1292,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Expected failures (bad certificate, port in use, store down): one line each.
         for leaf in leaves:
             _error(_describe(leaf))
-        return EXIT_ERROR
+        return max(_exit_code(leaf) for leaf in leaves)
     return 0
+
+
+def _exit_code(exc: BaseException) -> int:
+    return exc.exit_code if isinstance(exc, CliError) else EXIT_ERROR
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,0 +1,65 @@
+"""Where message octets live.
+
+By default bodies are rows of the ``bodies`` table, written in the same transaction as the
+message (one round trip per APPEND) and read by range with ``substring`` so that a partial
+FETCH does not load a whole large message. A deployment may keep them elsewhere (an object
+store) with a `BlobStore`, named in the store URL (``?blobs=<url>``) and found through the
+entry point group ``imap_store_pg.blob_stores`` (name: the URL scheme; value: a factory taking
+the URL and returning a `BlobStore`).
+
+With a blob store, APPEND writes the blob first (key: a random UUID), then the metadata
+transaction; when the transaction fails the blob is deleted again. Bodies are shared by COPY:
+a blob is deleted after the transaction that removed its last message committed.
+"""
+
+from __future__ import annotations
+
+import abc
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Sequence
+from importlib.metadata import entry_points
+
+__all__ = ["BLOB_STORE_GROUP", "BlobStore", "open_blob_store"]
+
+BLOB_STORE_GROUP = "imap_store_pg.blob_stores"
+
+
+class BlobStore(abc.ABC):
+    """Message octets by key. Keys are made by the store (UUID hex); a blob is never
+    rewritten."""
+
+    @abc.abstractmethod
+    async def put(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key``."""
+
+    @abc.abstractmethod
+    async def get(self, key: str, start: int = 0, end: int | None = None) -> bytes:
+        """Return octets ``[start:end]`` of the blob (``end`` None: to its end)."""
+
+    @abc.abstractmethod
+    async def delete(self, keys: Sequence[str]) -> None:
+        """Delete the blobs (missing ones are no error)."""
+
+    @abc.abstractmethod
+    def keys(self) -> AsyncIterator[str]:
+        """Every key held (for garbage collection of blobs a crash left behind)."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; called by `PgStore.aclose`."""
+
+
+def open_blob_store(url: str) -> BlobStore:
+    """The `BlobStore` for ``url``, by its scheme's entry point.
+
+    Raises:
+        ValueError: No installed blob store handles the scheme.
+    """
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    for ep in entry_points(group=BLOB_STORE_GROUP):
+        if ep.name.lower() == scheme:
+            factory: Callable[[str], BlobStore] = ep.load()
+            blobs = factory(url)
+            if not isinstance(blobs, BlobStore):
+                raise TypeError(f"blob store factory {ep.value} returned {type(blobs).__name__}")
+            return blobs
+    raise ValueError(f"no installed blob store handles {scheme or '(no scheme)'}:// URLs")
