@@ -87,7 +87,8 @@ class PgStore(Backend, PasswordAuthenticator, ScramAuthenticator, AccountAdmin, 
 
     Args:
         dsn: A libpq-style URL (``postgresql://user:password@host:port/database``).
-        pool_min, pool_max: Connections of the pool.
+        pool_min: Connections the pool keeps open (default: 2, or ``pool_max`` if lower).
+        pool_max: Connections the pool opens at most (and its LISTEN connection besides).
         quota_bytes: Most octets of messages one account may keep; None: no quota.
         max_message_size: Largest message accepted, in octets; None: no limit.
         blobs: Where message octets go; None: the ``bodies`` table.
@@ -103,7 +104,7 @@ class PgStore(Backend, PasswordAuthenticator, ScramAuthenticator, AccountAdmin, 
         self,
         dsn: str,
         *,
-        pool_min: int = 2,
+        pool_min: int | None = None,
         pool_max: int = 20,
         quota_bytes: int | None = None,
         max_message_size: int | None = None,
@@ -112,7 +113,11 @@ class PgStore(Backend, PasswordAuthenticator, ScramAuthenticator, AccountAdmin, 
     ) -> None:
         super().__init__()
         self.dsn = dsn
-        self.pool_min = min(pool_min, pool_max)
+        if pool_min is None:
+            pool_min = min(2, pool_max)
+        if pool_max < 1 or not 0 <= pool_min <= pool_max:
+            raise ValueError("need 0 <= pool_min <= pool_max and pool_max >= 1")
+        self.pool_min = pool_min
         self.pool_max = pool_max
         self.quota_bytes = quota_bytes
         self.max_message_size = max_message_size
@@ -267,7 +272,11 @@ class PgStore(Backend, PasswordAuthenticator, ScramAuthenticator, AccountAdmin, 
             raise StoreUnavailable(f"blob store failed: {type(exc).__name__}") from None
 
     async def _blob_get(self, key: str, start: int, end: int) -> bytes:
-        assert self._blobs is not None
+        if self._blobs is None:
+            # Stored through a blob store by a process configured with one; this one is not.
+            raise StoreUnavailable(
+                "this message's body is in a blob store: give every server the same blobs= option"
+            )
         try:
             return await self._blobs.get(key, start, end)
         except StoreError:
