@@ -87,12 +87,20 @@ class Tracker:
 
     ``\\Recent`` (IMAP4rev1 only) is tracked here too: a new message is recent to the first
     session of this process that sees it. It is not persisted, so after a restart every
-    message counts as recent once; IMAP4rev2 dropped the flag for reasons like this.
+    message counts as recent once (and a mailbox whose floor was dropped from the bounded
+    memory of left mailboxes, `max_remembered_floors`); IMAP4rev2 dropped the flag for
+    reasons like this.
     """
+
+    #: Recent floors kept for mailboxes nobody watches any more (an int each, least recently
+    #: left dropped first): re-selecting a large mailbox must not make every message recent
+    #: again (and build a set of all its UIDs to say so).
+    max_remembered_floors: int = 10_000
 
     def __init__(self) -> None:
         self._mailboxes: dict[str, _MailboxEntry] = {}
         self._backend: Backend | None = None
+        self._floors: dict[str, int] = {}
 
     def attach(self, backend: Backend) -> None:
         """Start listening to a store's notifications."""
@@ -114,7 +122,8 @@ class Tracker:
     def watch(self, mailbox_id: str) -> Watcher:
         entry = self._mailboxes.get(mailbox_id)
         if entry is None:
-            entry = self._mailboxes[mailbox_id] = _MailboxEntry()
+            floor = self._floors.pop(mailbox_id, 0)
+            entry = self._mailboxes[mailbox_id] = _MailboxEntry(recent_floor=floor)
         watcher = Watcher(mailbox_id)
         entry.watchers.add(watcher)
         return watcher
@@ -125,16 +134,18 @@ class Tracker:
             return
         entry.watchers.discard(watcher)
         if not entry.watchers:
-            # Forgetting the floor makes messages recent again for the next session to select
-            # once nobody watches; cheaper than keeping an entry per mailbox ever opened.
             del self._mailboxes[watcher.mailbox_id]
+            if entry.recent_floor:
+                floors = self._floors
+                floors[watcher.mailbox_id] = entry.recent_floor
+                if len(floors) > self.max_remembered_floors:
+                    del floors[next(iter(floors))]
 
     def recent_floor(self, mailbox_id: str) -> int:
         """The highest UID of the mailbox some session of this process has been given as
-        ``\\Recent``: the higher ones are recent to the next session to select it (0 when no
-        session watches the mailbox)."""
+        ``\\Recent``: the higher ones are recent to the next session to select it."""
         entry = self._mailboxes.get(mailbox_id)
-        return 0 if entry is None else entry.recent_floor
+        return self._floors.get(mailbox_id, 0) if entry is None else entry.recent_floor
 
     def claim_recent(self, mailbox_id: str, uids: Iterable[int], *, claim: bool) -> set[int]:
         """Return which of ``uids`` (ascending) are recent to the calling session; with ``claim``
