@@ -14,12 +14,15 @@ import hashlib
 import hmac
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from imap_wire.sasl import SaslError, ScramCredentials
 
 __all__ = [
     "AccountAdmin",
     "AccountExists",
+    "GarbageCollector",
+    "GarbageReport",
     "NoSuchAccount",
     "PasswordHash",
     "SchemaAdmin",
@@ -205,3 +208,29 @@ class SchemaAdmin(abc.ABC):
         """Apply every migration the storage lacks, in order, each in one transaction;
         return the versions applied (none when it is current). Safe to run from several
         processes at once: they serialize and all but one find nothing to do."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GarbageReport:
+    """What `GarbageCollector.collect_garbage` found and did."""
+
+    #: Stored bodies looked at.
+    examined: int
+    #: Bodies no message refers to, old enough, removed (or that would be, on a dry run).
+    removed: int
+    #: Their octets.
+    removed_bytes: int
+    #: Unreferenced bodies left because they are younger than ``older_than``.
+    too_young: int = 0
+
+
+class GarbageCollector(abc.ABC):
+    """A store whose crashes can leave orphaned message bodies (``imap-server gc``)."""
+
+    @abc.abstractmethod
+    async def collect_garbage(
+        self, *, older_than: float = 3600.0, dry_run: bool = False
+    ) -> GarbageReport:
+        """Remove stored bodies no message refers to and older than ``older_than`` seconds
+        (a younger one may belong to an APPEND in progress). Never removes a body a mailbox
+        still refers to."""
