@@ -28,6 +28,8 @@ from imap_server import cli, stores
 from imap_server.accounts import (
     AccountAdmin,
     AccountExists,
+    GarbageCollector,
+    GarbageReport,
     NoSuchAccount,
     PasswordHash,
     SchemaAdmin,
@@ -45,7 +47,7 @@ OTHER_PASSWORD = "Tr0ub4dor&3"
 # -- a persistent fake store -----------------------------------------------------------------------
 
 
-class FakeStore(Backend, AccountAdmin, SchemaAdmin):
+class FakeStore(Backend, AccountAdmin, SchemaAdmin, GarbageCollector):
     """Accounts and a schema version in a JSON file, so that they outlive one command."""
 
     def __init__(self, path: Path) -> None:
@@ -117,6 +119,23 @@ class FakeStore(Backend, AccountAdmin, SchemaAdmin):
 
     async def account_names(self) -> Sequence[str]:
         return sorted(self.load()["accounts"])
+
+    async def collect_garbage(
+        self, *, older_than: float = 3600.0, dry_run: bool = False
+    ) -> GarbageReport:
+        """Orphans in the state file, each ``[age in seconds, size]``."""
+        state = self.load()
+        orphans: list[list[int]] = state.get("orphans", [])
+        old = [o for o in orphans if o[0] >= older_than]
+        if not dry_run:
+            state["orphans"] = [o for o in orphans if o[0] < older_than]
+            self.save(state)
+        return GarbageReport(
+            examined=len(orphans) + 3,
+            removed=len(old),
+            removed_bytes=sum(o[1] for o in old),
+            too_young=len(orphans) - len(old),
+        )
 
 
 def state_path(url: str) -> Path:
@@ -656,3 +675,42 @@ def test_help(
     result = run(capsys, monkeypatch, *argv)
     assert result.code == 0
     assert says in " ".join(result.out.split())
+
+
+# -- gc -------------------------------------------------------------------------------------------
+
+
+def test_gc_removes_old_orphans_only(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, current: str
+) -> None:
+    state = state_of(current)
+    state["orphans"] = [[7200, 10], [4000, 5], [60, 1]]
+    state_path(current).write_text(json.dumps(state))
+    result = run(capsys, monkeypatch, "gc", "--store", current, "--dry-run")
+    assert (result.code, result.out) == (
+        0,
+        "examined 6 bodies: would remove 2 orphaned (15 octets); kept 1 orphaned ones younger "
+        "than 3600 s\n",
+    )
+    assert len(state_of(current)["orphans"]) == 3
+    result = run(capsys, monkeypatch, "gc", "--store", current, "--older-than", "0")
+    assert result.code == 0
+    assert "removed 3 orphaned (16 octets)" in result.out
+    assert state_of(current)["orphans"] == []
+    assert EVENTS[-3:] == ["open", "start", "aclose"]
+
+
+def test_gc_refuses_a_store_without_orphans(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = run(capsys, monkeypatch, "gc", "--store", "memory://")
+    assert result.code == 2
+    assert "leaves no orphaned bodies to collect" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_gc_refuses_a_negative_age(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, current: str
+) -> None:
+    result = run(capsys, monkeypatch, "gc", "--store", current, "--older-than", "-1")
+    assert result.code == 2

@@ -72,7 +72,13 @@ import anyio
 from imap_wire import DEFAULT_SERVER_LIMITS, Limits
 
 from . import demo
-from .accounts import AccountAdmin, AccountExists, NoSuchAccount, SchemaAdmin
+from .accounts import (
+    AccountAdmin,
+    AccountExists,
+    GarbageCollector,
+    NoSuchAccount,
+    SchemaAdmin,
+)
 from .auth import DEFAULT_MECHANISMS, SaslMechanisms
 from .memory import MemoryStore
 from .middleware import (
@@ -130,6 +136,8 @@ DEFAULT_IDLE_TIMEOUT = 30 * 60.0
 DEFAULT_WRITE_TIMEOUT = 60.0
 DEFAULT_TLS_HANDSHAKE_TIMEOUT = 30.0
 DEFAULT_MAX_LITERAL_MEMORY = 512 * 1024 * 1024
+#: `imap-server gc --older-than`: an orphan younger than this may be an APPEND in progress.
+DEFAULT_GC_AGE = 3600.0
 DEFAULT_COMMAND_TIMEOUT = 300.0
 DEFAULT_RATE_LIMIT = 500.0
 DEFAULT_RATE_LIMIT_PER_ADDRESS = 2000.0
@@ -280,6 +288,11 @@ def _seconds_or_off(text: str) -> float | None:
 def _delay(text: str) -> float:
     """A delay: seconds, 0 or more."""
     return _number(text, "number of seconds", zero="no delay")
+
+
+def _age(text: str) -> float:
+    """An age: seconds, 0 or more."""
+    return _number(text, "number of seconds", zero="any age")
 
 
 def _rate(text: str) -> float | None:
@@ -526,6 +539,30 @@ def _add_admin_commands(
     )
     for command in (add, passwd, delete, user_list):
         command.set_defaults(run=_user_command, admin=True)
+
+    gc = commands.add_parser(
+        "gc",
+        parents=parents,
+        help="remove message bodies a crash left behind",
+        description="Remove stored message bodies that no message refers to: what a crash "
+        "between storing a body and recording its message leaves behind (stores that keep "
+        "bodies apart, such as S3). A body younger than --older-than is kept, as it may "
+        "belong to an APPEND in progress; a body a mailbox refers to is never removed. Safe "
+        "to run while servers run.",
+    )
+    gc.add_argument(
+        "--older-than",
+        type=_age,
+        default=DEFAULT_GC_AGE,
+        metavar="SECONDS",
+        help=f"only remove bodies stored at least this long ago (default: {DEFAULT_GC_AGE:g})",
+    )
+    gc.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="count what would be removed, remove nothing",
+    )
+    gc.set_defaults(run=_gc_command, admin=True, command_parser=gc)
 
 
 def _add_limit_options(serve: argparse.ArgumentParser) -> None:
@@ -1042,6 +1079,28 @@ async def _db_version_command(args: argparse.Namespace) -> None:
     try:
         version = await _schema_admin(store, url).schema_version()
         print(version, flush=True)
+    finally:
+        await _close(store)
+
+
+async def _gc_command(args: argparse.Namespace) -> None:
+    url: str = args.store
+    store = await _open_admin_store(url)
+    try:
+        if not isinstance(store, GarbageCollector):
+            raise CliError(
+                f"the store at {redact_url(url)} leaves no orphaned bodies to collect "
+                "(it does not implement imap_server.accounts.GarbageCollector)"
+            )
+        await store.start()
+        report = await store.collect_garbage(older_than=args.older_than, dry_run=args.dry_run)
+        verb = "would remove" if args.dry_run else "removed"
+        print(
+            f"examined {report.examined} bodies: {verb} {report.removed} orphaned "
+            f"({report.removed_bytes} octets); kept {report.too_young} orphaned ones younger "
+            f"than {args.older_than:g} s",
+            flush=True,
+        )
     finally:
         await _close(store)
 
