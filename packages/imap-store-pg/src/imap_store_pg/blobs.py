@@ -17,11 +17,24 @@ from __future__ import annotations
 import abc
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 
-__all__ = ["BLOB_STORE_GROUP", "BlobStore", "open_blob_store"]
+__all__ = ["BLOB_STORE_GROUP", "BlobInfo", "BlobStore", "open_blob_store"]
 
 BLOB_STORE_GROUP = "imap_store_pg.blob_stores"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlobInfo:
+    """One blob of `BlobStore.entries`."""
+
+    key: str
+    #: Its octets; None: not known.
+    size: int | None = None
+    #: When it was written, in seconds since the epoch; None: not known (garbage collection
+    #: then takes it for young, and removes it only with ``older_than=0``).
+    last_modified: float | None = None
 
 
 class BlobStore(abc.ABC):
@@ -43,6 +56,13 @@ class BlobStore(abc.ABC):
     @abc.abstractmethod
     def keys(self) -> AsyncIterator[str]:
         """Every key held (for garbage collection of blobs a crash left behind)."""
+
+    async def entries(self) -> AsyncIterator[BlobInfo]:
+        """Every blob held, with its size and last-modified time where the store knows them
+        (`PgStore.collect_garbage` removes only old orphans). The default: `keys` with
+        neither known; a store that can tell them cheaply (an object listing) overrides it."""
+        async for key in self.keys():
+            yield BlobInfo(key=key)
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections; called by `PgStore.aclose`."""

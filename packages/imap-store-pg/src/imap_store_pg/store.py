@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import urllib.parse
 import weakref
 from collections import OrderedDict
@@ -22,6 +23,8 @@ import asyncpg
 from imap_server.accounts import (
     AccountAdmin,
     AccountExists,
+    GarbageCollector,
+    GarbageReport,
     NoSuchAccount,
     PasswordHash,
     SchemaAdmin,
@@ -42,9 +45,9 @@ from imap_wire.sasl import ScramCredentials
 
 from . import schema
 from ._errors import translated
-from .blobs import BlobStore, open_blob_store
+from .blobs import BlobInfo, BlobStore, open_blob_store
 from .cache import FlagSets, MailboxCache
-from .mailbox import MailboxRef, PgUser, _drop_orphans
+from .mailbox import _LOCK_BLOB_KEYS, _LOCK_BODIES, MailboxRef, PgUser, _drop_orphans
 from .notify import ChangeListenerConnection
 
 __all__ = ["PgStore", "open_pg_store"]
@@ -82,7 +85,33 @@ class _ParsedCache:
             self._entries.popitem(last=False)
 
 
-class PgStore(Backend, PasswordAuthenticator, ScramAuthenticator, AccountAdmin, SchemaAdmin):
+#: Blob keys garbage collection checks per query.
+_GC_BATCH = 1000
+#: Bodies rows no message refers to (`PgStore.collect_garbage`).
+_UNREFERENCED_BODIES = """
+SELECT b.id, octet_length(b.data) FROM bodies b
+WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.body_id = b.id) ORDER BY b.id
+"""
+#: Of bodies ``$1`` (locked), delete those still unreferenced; return their sizes.
+_DELETE_UNREFERENCED_BODIES = """
+DELETE FROM bodies b WHERE b.id = ANY($1::bigint[])
+AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.body_id = b.id)
+RETURNING octet_length(b.data)
+"""
+#: Of blob keys ``$1`` (locked), those some message refers to.
+_REFERENCED_BLOBS = """
+SELECT DISTINCT m.blob_key FROM messages m WHERE m.blob_key = ANY($1::text[])
+"""
+
+
+class PgStore(
+    Backend,
+    PasswordAuthenticator,
+    ScramAuthenticator,
+    AccountAdmin,
+    SchemaAdmin,
+    GarbageCollector,
+):
     """A store in PostgreSQL, shared by any number of server processes.
 
     Args:
@@ -293,6 +322,105 @@ class PgStore(Backend, PasswordAuthenticator, ScramAuthenticator, AccountAdmin, 
             await self._blobs.delete(list(keys))
         except Exception:
             _log.exception("could not delete %d blobs", len(keys))
+
+    # -- garbage collection
+
+    async def collect_garbage(
+        self, *, older_than: float = 3600.0, dry_run: bool = False
+    ) -> GarbageReport:
+        """Remove bodies no message refers to: rows of ``bodies`` (written in the message's
+        own transaction, so any age is safe), and blobs of the blob store last modified more
+        than ``older_than`` seconds ago (a younger one may belong to an APPEND whose metadata
+        transaction has not committed yet; one of unknown age counts as young unless
+        ``older_than`` is 0).
+
+        Each candidate is checked again under the lock an expunge takes on it (a row lock on
+        the body, an advisory lock on the blob key) in a statement of its own, so a COPY that
+        committed meanwhile keeps it. Blobs are deleted from the blob store after that check;
+        a failure there leaves them for the next run (StoreUnavailable).
+        """
+        if older_than < 0:
+            raise ValueError("older_than must not be negative")
+        examined = removed = removed_bytes = too_young = 0
+        # Rows of the bodies table.
+        async with self._conn() as conn:
+            examined += int(await conn.fetchval("SELECT count(*) FROM bodies"))
+            candidates = await conn.fetch(_UNREFERENCED_BODIES)
+        for i in range(0, len(candidates), _GC_BATCH):
+            rows = candidates[i : i + _GC_BATCH]
+            if dry_run:
+                removed += len(rows)
+                removed_bytes += sum(int(row[1]) for row in rows)
+                continue
+            async with self._txn() as conn:
+                ids = [int(row[0]) for row in rows]
+                await conn.execute(_LOCK_BODIES, ids)
+                sizes = await conn.fetch(_DELETE_UNREFERENCED_BODIES, ids)
+            removed += len(sizes)
+            removed_bytes += sum(int(row[0]) for row in sizes)
+        # Objects of the blob store.
+        if self._blobs is not None:
+            cutoff = time.time() - older_than
+            batch: list[BlobInfo] = []
+            try:
+                async for info in self._blobs.entries():
+                    examined += 1
+                    batch.append(info)
+                    if len(batch) >= _GC_BATCH:
+                        report = await self._collect_blobs(batch, cutoff, older_than, dry_run)
+                        removed, removed_bytes, too_young = (
+                            removed + report[0],
+                            removed_bytes + report[1],
+                            too_young + report[2],
+                        )
+                        batch = []
+                if batch:
+                    report = await self._collect_blobs(batch, cutoff, older_than, dry_run)
+                    removed, removed_bytes, too_young = (
+                        removed + report[0],
+                        removed_bytes + report[1],
+                        too_young + report[2],
+                    )
+            except StoreError:
+                raise
+            except Exception as exc:
+                raise StoreUnavailable(f"blob store failed: {type(exc).__name__}") from None
+        return GarbageReport(
+            examined=examined, removed=removed, removed_bytes=removed_bytes, too_young=too_young
+        )
+
+    async def _collect_blobs(
+        self, infos: Sequence[BlobInfo], cutoff: float, older_than: float, dry_run: bool
+    ) -> tuple[int, int, int]:
+        """Remove the unreferenced blobs among ``infos`` last modified before ``cutoff``:
+        (removed, their octets, unreferenced but too young)."""
+        assert self._blobs is not None
+        async with self._conn() as conn:
+            referenced = {
+                row[0] for row in await conn.fetch(_REFERENCED_BLOBS, [i.key for i in infos])
+            }
+        old: dict[str, BlobInfo] = {}
+        young = 0
+        for info in infos:
+            if info.key in referenced:
+                continue
+            if older_than == 0 or (info.last_modified is not None and info.last_modified < cutoff):
+                old[info.key] = info
+            else:
+                young += 1
+        if not old:
+            return 0, 0, young
+        keys = sorted(old)
+        if not dry_run:
+            async with self._txn() as conn:
+                # The lock an expunge takes on the keys of the messages it removes, and a
+                # fresh statement: a COPY that committed meanwhile keeps its blob.
+                await conn.execute(_LOCK_BLOB_KEYS, keys)
+                still = {row[0] for row in await conn.fetch(_REFERENCED_BLOBS, keys)}
+            keys = [k for k in keys if k not in still]
+            if keys:
+                await self._blobs.delete(keys)
+        return len(keys), sum(old[k].size or 0 for k in keys), young
 
     # -- users and authentication
 
