@@ -469,3 +469,50 @@ async def test_expunge_survives_failed_blob_delete(
     report = await store.collect_garbage(older_than=0)
     assert report.removed == 1
     assert await _read_all(inbox) == {kept: sample_message(2)}
+
+
+# -- the standalone store: a log claim whose answer is lost ----------------------------------
+
+
+async def test_lost_answer_of_a_log_claim_is_one_message(proxy: FaultProxy, bucket: str) -> None:
+    """S3 wrote the log entry but the answer never came: botocore's retry of the PUT meets
+    the entry (412), which the store must recognise as its own, not take for another
+    writer's (which would append the message twice)."""
+    from imap_store_s3 import S3Store
+
+    class FastS3Store(S3Store):
+        scrypt_n = 2**4
+        scram_iterations = 16
+
+    config = S3Config(
+        bucket=bucket, prefix="mail", endpoint_url=proxy.url, addressing_style="path",
+        max_attempts=ATTEMPTS,
+    )  # fmt: skip
+    store = FastS3Store(config)
+    await store.start()
+    try:
+        await store.create_account("alice", "secret")
+        inbox = await (await store.open_user("alice")).get_mailbox("INBOX")
+        first = sample_message(1)
+        await _append(inbox, first)
+        # The body upload goes through; the answer to the log claim's PUT is lost.
+        body = sample_message(2)
+        forwarded = proxy.forwarded["PUT"]
+        original_put = store._client.put
+        claims: list[str] = []
+
+        async def put(key: str, data: bytes, **kwargs: object) -> str:
+            if "/log/" in key and not claims:
+                claims.append(key)
+                proxy.fail(1, "lost", method="PUT")
+            return await original_put(key, data, **kwargs)  # type: ignore[arg-type]
+
+        store._client.put = put  # type: ignore[method-assign]
+        uid = await _append(inbox, body)
+        assert claims and proxy.injected["lost"] >= 1
+        assert proxy.forwarded["PUT"] > forwarded
+        messages = await _read_all(inbox)
+        assert sorted(messages.values()) == sorted([first, body])
+        assert uid == max(messages)
+    finally:
+        await store.aclose()

@@ -107,14 +107,14 @@ async def test_concurrent_appends_two_stores(stores: tuple[FastS3Store, FastS3St
     assert len({r.modseq for r in results}) == 2 * per_store
     # Both converge on the same state.
     snapshots = [await inbox.snapshot() for inbox in inboxes]
-    await anyio.sleep(0.3)  # past the read cache's freshness window
+    await anyio.sleep(one.poll_interval + 0.1)  # past the read cache's freshness window
     snapshots = [await inbox.snapshot() for inbox in inboxes]
     assert list(snapshots[0].uids) == list(snapshots[1].uids) == sorted(uids)
     assert snapshots[0].highest_modseq == snapshots[1].highest_modseq
     # Flags changed by one are seen by the other; no update lost.
     await inboxes[0].store_flags(uids[:10], FlagChange.ADD, frozenset({"\\Seen"}))
     await inboxes[1].store_flags(uids[5:15], FlagChange.ADD, frozenset({"\\Flagged"}))
-    await anyio.sleep(0.3)
+    await anyio.sleep(one.poll_interval + 0.1)
     for inbox in inboxes:
         flags = {m.uid: m.flags for m in await inbox.fetch(sorted(uids)[:15])}
         ordered = sorted(uids)
@@ -195,7 +195,7 @@ async def test_request_counts(s3_url: str) -> None:
     for _ in range(1000 - appends):
         await inbox.append(data, parsed=parsed)
     status = await inbox.status()
-    await anyio.sleep(0.3)  # the cache is not fresh any more: the worst case
+    await anyio.sleep(store.poll_interval + 0.1)  # the cache is not fresh: the worst case
     before = store.requests
     fetched = await inbox.fetch(range(1, status.uid_next), Want.STRUCTURE)
     await inbox.changes_since(status.highest_modseq)

@@ -1291,6 +1291,14 @@ def _configure_logging(level: str) -> None:
     # basicConfig does nothing when the root logger already has handlers (an application
     # embedding main, pytest): their logging setup wins.
     logging.basicConfig(level=level, format=_LOG_FORMAT, stream=sys.stderr)
+    if logging.getLevelName(level) > logging.DEBUG:
+        # Store drivers' INFO lines ("Found credentials in environment variables.") are
+        # noise at our INFO; --log-level DEBUG shows them.
+        for name in _QUIET_LIBRARIES:
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+_QUIET_LIBRARIES = ("botocore", "boto3", "s3transfer", "urllib3", "asyncpg")
 
 
 def _error(message: str) -> int:

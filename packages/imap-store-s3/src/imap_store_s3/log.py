@@ -22,9 +22,11 @@ each other (their body uploads still run concurrently).
 
 Readers: a cold open lists the snapshots (the newest wins), reads it, then catches up: one LIST
 of the log after the last key seen, plus a GET of each new entry. `Logs.refresh` skips that
-LIST when this process caught up less than `FRESH_FOR` seconds ago (a FETCH then costs no
-request for its metadata): another process's change may show up to that much later, never
-wrongly (writes are checked by the conditional PUT, not by the cache).
+LIST when this process caught up less than `Logs.fresh_for` seconds ago (a FETCH then costs
+no request for its metadata): another process's change may show up to that much later, never
+wrongly (writes are checked by the conditional PUT, not by the cache). `S3Store` sets it to
+its ``poll_interval``: the poller keeps every open mailbox caught up that often anyway, so a
+read LISTing again within it would only pay for what the poller pays for already.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import datetime as _dt
 import json
 import logging
 import time
+import uuid
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
@@ -57,6 +60,18 @@ _SEEN = "\\Seen"
 _DELETED = "\\Deleted"
 _R = TypeVar("_R")
 Entry = dict[str, Any]
+
+
+#: Lost claims in a row after which a write gives up (a mailbox that busy, or a bug).
+MAX_LOST_CLAIMS = 200
+
+
+def loads(data: bytes, what: str) -> Any:
+    """A JSON document of ours, or `StoreUnavailable` if it is damaged."""
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise StoreUnavailable(f"damaged {what}") from None
 
 
 def dumps(doc: Any) -> bytes:
@@ -259,9 +274,13 @@ class MailboxState:
 class Logs:
     """Reads and writes mailbox logs for one store (see the module docstring)."""
 
-    def __init__(self, client: S3Client, notify: Callable[[str], None]) -> None:
+    def __init__(
+        self, client: S3Client, notify: Callable[[str], None], *, fresh_for: float = FRESH_FOR
+    ) -> None:
         self.client = client
         self._notify = notify
+        #: How old a caught-up state a read may use without a LIST (see `refresh`).
+        self.fresh_for = fresh_for
 
     def log_prefix(self, mailbox_id: str) -> str:
         return self.client.config.key("mailboxes", mailbox_id, "log") + "/"
@@ -279,12 +298,14 @@ class Logs:
 
     # -- reading
 
-    async def refresh(self, state: MailboxState, *, max_age: float = FRESH_FOR) -> None:
+    async def refresh(self, state: MailboxState, *, max_age: float | None = None) -> None:
         """Bring ``state`` up to date unless it caught up less than ``max_age`` seconds ago.
 
         Raises:
             MailboxGone: The mailbox was destroyed.
         """
+        if max_age is None:
+            max_age = self.fresh_for
         if state.gone:
             raise MailboxGone()
         if not (state.loaded and time.monotonic() - state.fresh_at < max_age):
@@ -305,7 +326,7 @@ class Logs:
                 data = await self.client.get(snapshots[-1].key)
             except NotFound:
                 raise StoreUnavailable(f"mailbox {state.id}: snapshot vanished") from None
-            state.load_snapshot(json.loads(data))
+            state.load_snapshot(loads(data, f"snapshot of mailbox {state.id}"))
         state.loaded = True
 
     async def _catch_up_locked(self, state: MailboxState) -> int:
@@ -328,7 +349,7 @@ class Logs:
                 for i, (_, key) in enumerate(seqs):
                     group.start_soon(get, i, key)
             for (seq, _), data in zip(seqs, datas, strict=True):
-                state.apply(seq, json.loads(data))
+                state.apply(seq, loads(data, f"log entry {seq} of mailbox {state.id}"))
         state.fresh_at = started
         if seqs and was_loaded:
             self._notify(state.id)
@@ -358,6 +379,10 @@ class Logs:
                 entry, result = build(state)
                 if entry is None:
                     return result, 0
+                # Tells our own entry from another writer's: when S3 wrote it but its answer
+                # was lost, botocore's retry of the PUT meets the entry and gets 412.
+                token = uuid.uuid4().hex
+                entry = {**entry, "claim": token}
                 seq = state.last_seq + 1
                 started = time.monotonic()
                 try:
@@ -365,10 +390,17 @@ class Logs:
                         self.log_key(state.id, seq), dumps(entry), if_none_match=True
                     )
                 except PreconditionFailed:
-                    lost += 1
-                    await self._after_lost_claim(state, seq, lost)
-                    continue
-                state.apply(seq, entry)
+                    if await self._after_lost_claim(state, seq, token, lost):
+                        pass  # it was ours after all: state has it applied
+                    else:
+                        lost += 1
+                        if lost >= MAX_LOST_CLAIMS:
+                            raise StoreUnavailable(
+                                f"mailbox {state.id}: {lost} writes lost to others in a row"
+                            ) from None
+                        continue
+                else:
+                    state.apply(seq, entry)
                 state.fresh_at = started
                 if seq % SNAPSHOT_EVERY == 0:
                     await self._write_snapshot(state)
@@ -376,19 +408,23 @@ class Logs:
         self._notify(state.id)
         return result, seq + 1
 
-    async def _after_lost_claim(self, state: MailboxState, seq: int, lost: int) -> None:
-        """Someone else wrote entry ``seq``: read it (one GET, cheaper than a LIST when one
-        other writer is ahead), or catch up fully after repeated losses."""
-        if lost == 1:
-            try:
-                data = await self.client.get(self.log_key(state.id, seq))
-            except NotFound:
-                pass
-            else:
-                state.apply(seq, json.loads(data))
-                self._notify(state.id)
-                return
-        await self._catch_up_locked(state)
+    async def _after_lost_claim(self, state: MailboxState, seq: int, token: str, lost: int) -> bool:
+        """Entry ``seq`` exists: read it (one GET, cheaper than a LIST when one other writer
+        is ahead) and apply it; True if it is ours (``token``). After repeated losses, catch
+        up fully instead."""
+        try:
+            data = await self.client.get(self.log_key(state.id, seq))
+        except NotFound:  # cannot be (entries are never deleted): read what there is
+            await self._catch_up_locked(state)
+            return False
+        entry = loads(data, f"log entry {seq} of mailbox {state.id}")
+        state.apply(seq, entry)
+        if entry.get("claim") == token:
+            return True
+        self._notify(state.id)
+        if lost >= 1:  # several writers ahead: one LIST rather than a GET per entry
+            await self._catch_up_locked(state)
+        return False
 
     async def _write_snapshot(self, state: MailboxState) -> None:
         prefix = self.snapshot_prefix(state.id)

@@ -15,8 +15,9 @@ Keys under the URL's prefix:
   `S3Store.collect_garbage` removes.
 
 Requests (single writer, warm cache): APPEND 2 (body PUT, entry PUT); FETCH of bodies 1 GET per
-body read; FETCH of metadata 0 or 1 (a LIST when the cache caught up over
-`imap_store_s3.log.FRESH_FOR` seconds ago); ``changes_since`` likewise.
+body read; FETCH of metadata 0 or 1 (a LIST when the cache caught up over ``poll_interval``
+seconds ago); ``changes_since`` likewise. An open mailbox costs one LIST per ``poll_interval``
+while it stays open (the price of seeing other processes' changes).
 
 Other processes' changes: while a mailbox has an open handle in this process, a task started
 by `S3Store.start` lists its log after the last entry seen every ``poll_interval`` seconds and
@@ -103,7 +104,7 @@ class S3Store(Backend, PasswordAuthenticator, ScramAuthenticator, AccountAdmin, 
         self.max_message_size = max_message_size
         self.poll_interval = poll_interval
         self._client = client if client is not None else S3Client(config)
-        self._logs = Logs(self._client, self.notify_change)
+        self._logs = Logs(self._client, self.notify_change, fresh_for=poll_interval)
         #: Every state some handle holds, by mailbox id...
         self._states: weakref.WeakValueDictionary[str, MailboxState] = weakref.WeakValueDictionary()
         #: ...and the most recently used ones besides.
@@ -344,8 +345,38 @@ class S3Store(Backend, PasswordAuthenticator, ScramAuthenticator, AccountAdmin, 
         """Remove bodies no mailbox of any account refers to, last written over
         ``older_than`` seconds ago. The bodies are listed before the mailboxes are read, so a
         body stored after the listing is never looked at."""
+        if older_than < 0:
+            raise ValueError("older_than must not be negative")
         started = time.time()
         bodies = await self._client.list(self.config.key("bodies") + "/")
+        referenced = await self._referenced_bodies()
+        candidates = [b for b in bodies if b.key not in referenced]
+        if candidates:
+            # Mailboxes are read one after the other: a MOVE (append there, expunge here)
+            # between reading its destination and its source hides its body from one pass.
+            # A second pass sees the destination after the move; only bodies neither pass
+            # saw referenced go.
+            referenced = await self._referenced_bodies()
+            candidates = [b for b in candidates if b.key not in referenced]
+        removed: list[str] = []
+        removed_bytes = too_young = 0
+        for body in candidates:
+            if started - body.last_modified < older_than:
+                too_young += 1
+                continue
+            removed.append(body.key)
+            removed_bytes += body.size
+        if removed and not dry_run:
+            await self._client.delete(removed)
+        return GarbageReport(
+            examined=len(bodies),
+            removed=len(removed),
+            removed_bytes=removed_bytes,
+            too_young=too_young,
+        )
+
+    async def _referenced_bodies(self) -> set[str]:
+        """The body keys some message of some mailbox of some account refers to."""
         referenced: set[str] = set()
         accounts_prefix = self.config.key("accounts") + "/"
         for info in await self._client.list(accounts_prefix):
@@ -368,24 +399,7 @@ class S3Store(Backend, PasswordAuthenticator, ScramAuthenticator, AccountAdmin, 
                 except MailboxGone:
                     continue
                 referenced.update(message.body for message in state.messages.values())
-        removed: list[str] = []
-        removed_bytes = too_young = 0
-        for body in bodies:
-            if body.key in referenced:
-                continue
-            if started - body.last_modified < older_than:
-                too_young += 1
-                continue
-            removed.append(body.key)
-            removed_bytes += body.size
-        if removed and not dry_run:
-            await self._client.delete(removed)
-        return GarbageReport(
-            examined=len(bodies),
-            removed=len(removed),
-            removed_bytes=removed_bytes,
-            too_young=too_young,
-        )
+        return referenced
 
 
 _URL_OPTIONS = ("max_message_size", "poll_interval")
