@@ -431,7 +431,13 @@ class S3Mailbox(Mailbox):
         return self._state.name
 
     async def _fresh(self) -> MailboxState:
-        await self._store._logs.refresh(self._state)
+        store = self._store
+        # This handle's mailbox is polled every poll_interval by the store's task (which
+        # tells the sessions of what it finds): a read trusts the cache for up to three
+        # intervals rather than LIST again itself, so that a missed poll cannot leave it
+        # stale for long, and a FETCH of a body costs its GET alone.
+        max_age = store.poll_interval * (3 if store.polling else 1)
+        await store._logs.refresh(self._state, max_age=max_age)
         return self._state
 
     async def status(self) -> MailboxStatus:

@@ -130,6 +130,11 @@ class S3Store(Backend, PasswordAuthenticator, ScramAuthenticator, AccountAdmin, 
         if self._poller is None:
             self._poller = asyncio.get_running_loop().create_task(self._poll())
 
+    @property
+    def polling(self) -> bool:
+        """True while the task that looks for other processes' changes runs."""
+        return self._poller is not None and not self._poller.done()
+
     async def aclose(self) -> None:
         task, self._poller = self._poller, None
         if task is not None:
@@ -147,7 +152,9 @@ class S3Store(Backend, PasswordAuthenticator, ScramAuthenticator, AccountAdmin, 
 
             async def look(state: MailboxState) -> None:
                 try:
-                    await self._logs.refresh(state, max_age=self.poll_interval * 0.9)
+                    # Always a LIST: reads rely on this poll (see S3Mailbox._fresh), and a
+                    # recent write of ours says nothing of entries written after it.
+                    await self._logs.refresh(state, max_age=0)
                 except MailboxGone:
                     self.notify_change(state.id)
                 except StoreError as exc:
