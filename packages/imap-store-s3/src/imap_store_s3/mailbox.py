@@ -430,18 +430,20 @@ class S3Mailbox(Mailbox):
     def name(self) -> str:
         return self._state.name
 
-    async def _fresh(self) -> MailboxState:
+    async def _fresh(self, *, exact: bool = False) -> MailboxState:
+        """The state, caught up. ``exact`` (SELECT, STATUS): with one LIST now, so that a
+        client opening or counting a mailbox sees what other processes did just before.
+        Otherwise (FETCH, polls after each command) a read relies on the store's task, which
+        lists each open mailbox every poll_interval and tells the sessions what it finds: it
+        trusts the cache for up to three intervals (a missed poll cannot leave it stale for
+        long), so a FETCH of a body costs its GET alone."""
         store = self._store
-        # This handle's mailbox is polled every poll_interval by the store's task (which
-        # tells the sessions of what it finds): a read trusts the cache for up to three
-        # intervals rather than LIST again itself, so that a missed poll cannot leave it
-        # stale for long, and a FETCH of a body costs its GET alone.
-        max_age = store.poll_interval * (3 if store.polling else 1)
+        max_age = 0.0 if exact else store.poll_interval * (3 if store.polling else 1)
         await store._logs.refresh(self._state, max_age=max_age)
         return self._state
 
     async def status(self) -> MailboxStatus:
-        state = await self._fresh()
+        state = await self._fresh(exact=True)
         return MailboxStatus(
             messages=len(state.messages),
             uid_next=state.uid_next,
@@ -453,7 +455,7 @@ class S3Mailbox(Mailbox):
         )
 
     async def snapshot(self) -> MailboxSnapshot:
-        state = await self._fresh()
+        state = await self._fresh(exact=True)
         messages = state.messages
         uids = tuple(state.uids)
         return MailboxSnapshot(
