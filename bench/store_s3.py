@@ -507,6 +507,8 @@ class OpCount:
     count: int
     seconds: float
     by_kind: collections.Counter[str] = field(default_factory=collections.Counter)
+    #: Wall-clock seconds the requests were counted over (pauses included).
+    window: float = 0.0
 
     @property
     def requests(self) -> int:
@@ -518,6 +520,7 @@ class OpCount:
             "seconds": self.seconds,
             "requests": self.requests,
             "per_op": self.requests / self.count,
+            "window": self.window,
             "by_kind_per_op": {kind: n / self.count for kind, n in sorted(self.by_kind.items())},
         }
 
@@ -582,6 +585,7 @@ async def count_requests(
                     raise ImapError(f"{text[:40]!r} failed: {reply.text!r}")
             await asyncio.sleep(0.3)
             await proxy.arecords()  # forget what came before
+            window_start = time.perf_counter()
             elapsed = 0.0  # in the commands (not in the pauses)
             for i in range(runs):
                 if operation == "FETCH body, paused":
@@ -597,7 +601,8 @@ async def count_requests(
                     raise ImapError(f"{text[:40]!r}: {reply.fetches} of {want} messages")
             await asyncio.sleep(0.2)  # let stragglers (uploads finishing) land in the log
             records = await proxy.arecords()
-            results[operation] = OpCount(runs, elapsed, tally(records, server.bucket))
+            window = time.perf_counter() - window_start
+            results[operation] = OpCount(runs, elapsed, tally(records, server.bucket), window)
             progress(
                 f"{server.name}: {operation}: {results[operation].requests / runs:.2f} "
                 f"S3 requests per operation"
@@ -607,11 +612,18 @@ async def count_requests(
         idle = tally(await proxy.arecords(), server.bucket)
     finally:
         await logout(conn)
+    idle_rate = sum(idle.values()) / args.idle
+    operations = {op: result.summary() for op, result in results.items()}
+    for summary in operations.values():
+        # The store's background requests (its poll of open mailboxes, measured while idle)
+        # fall into every counting window; net of them is what the operation itself costs.
+        background = idle_rate * summary["window"]
+        summary["net_per_op"] = max(0.0, summary["requests"] - background) / summary["count"]
     return {
-        "operations": {op: result.summary() for op, result in results.items()},
+        "operations": operations,
         "idle_seconds": args.idle,
         "idle_requests": dict(idle),
-        "idle_per_second": sum(idle.values()) / args.idle,
+        "idle_per_second": idle_rate,
     }
 
 
@@ -1146,9 +1158,17 @@ def verdicts(data: dict[str, Any], args: argparse.Namespace) -> list[str]:
     standalone = data["s3_requests"]["s3"]["operations"]
     parts = []
     for operation, goal in TARGETS.items():
-        value = standalone[operation]["per_op"]
-        parts.append(f"{operation} {value:.2f} {'<=' if value <= goal else '>'} {goal:g}")
-    lines.append("targets (s3, S3 requests per operation): " + "; ".join(parts))
+        raw = standalone[operation]["per_op"]
+        # At the precision printed: the background subtracted is an average over a window
+        # that holds a whole number of polls.
+        value = round(standalone[operation]["net_per_op"], 2)
+        parts.append(
+            f"{operation} {value:.2f} {'<=' if value <= goal else '>'} {goal:g} (raw {raw:.2f})"
+        )
+    lines.append(
+        "targets (s3, S3 requests per operation, net of the background poll that the idle "
+        "line measures): " + "; ".join(parts)
+    )
     if data["big"]:
         for name, big in data["big"].items():
             parts = []
@@ -1172,7 +1192,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="timed seconds per phase")
     parser.add_argument("--warmup", type=float, default=0.5, help="untimed seconds per phase")
     parser.add_argument("--prefill", type=int, default=1000, help="messages in INBOX")
-    parser.add_argument("--count", type=int, default=50, help="runs of each counted operation")
+    parser.add_argument("--count", type=int, default=300, help="runs of each counted operation")
     parser.add_argument(
         "--count-slow", type=int, default=20, help="runs of the counted FETCH 1:* and SELECT"
     )
