@@ -147,24 +147,17 @@ class Tracker:
         entry = self._mailboxes.get(mailbox_id)
         return self._floors.get(mailbox_id, 0) if entry is None else entry.recent_floor
 
-    def claim_recent(self, mailbox_id: str, uids: Iterable[int], *, claim: bool) -> set[int]:
+    def claim_recent(self, mailbox_id: str, uids: Sequence[int], *, claim: bool) -> set[int]:
         """Return which of ``uids`` (ascending) are recent to the calling session; with ``claim``
         (a read-write session), no other session of this process gets them as recent."""
         entry = self._mailboxes.get(mailbox_id)
         if entry is None:
             return set()
-        floor = entry.recent_floor
-        if isinstance(uids, Sequence):
-            # Ascending (a view's UIDs): only the tail above the floor, found by bisection.
-            tail = uids[bisect.bisect_right(uids, floor) :]
-            recent = set(tail)
-            top = tail[-1] if tail else floor
-        else:
-            recent = {uid for uid in uids if uid > floor}
-            top = max(recent, default=floor)
-        if claim and recent:
-            entry.recent_floor = top
-        return recent
+        # Only the tail above the floor, found by bisection.
+        tail = uids[bisect.bisect_right(uids, entry.recent_floor) :]
+        if claim and tail:
+            entry.recent_floor = tail[-1]
+        return set(tail)
 
 
 class MailboxView:

@@ -98,7 +98,10 @@ class CommandCall:
                 log.exception("error in a when_done callback after %s", self.name)
 
     async def check_login(self, user: str) -> None:
-        """Record ``user`` as the attempt's user and run the login guards on it."""
+        """Record ``user`` as the attempt's user and run the login guards on it (once: SCRAM
+        names its user during the exchange and again when the login takes effect)."""
+        if user == self.auth_user:
+            return
         self.auth_user = user
         for guard in self.login_guards:
             await guard(user)
