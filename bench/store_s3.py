@@ -17,9 +17,11 @@ fills INBOX with 1,000 messages of 3 to 10 KB. Then:
    store polls open mailboxes).
 2. Rates: 10 concurrent sessions APPENDing, then FETCHing one body each command, on all
    three stores (alternating), with CPU columns and the S3 requests per operation under load.
-3. A 100 MB message: on each store, APPEND it (the client streams the literal in 1 MiB
-   pieces) and FETCH its BODY[] (the client reads and discards it in pieces), sampling the
-   server process's VmRSS and VmHWM (/proc/PID/status; VmHWM reset through clear_refs).
+3. A 100 MB message: on each store, through a fresh server process (the load phases leave
+   freed heap in the first one, which would hide what the message costs), APPEND it (the
+   client streams the literal in 1 MiB pieces) and FETCH its BODY[] (the client reads and
+   discards it in pieces), sampling the server process's VmRSS and VmHWM
+   (/proc/PID/status; VmHWM reset through clear_refs).
 
 Run ``python bench/store_s3.py --help`` for the options. The script exits non-zero if a server
 could not be run or a check failed. bench/README.md says how to read the figures.
@@ -1103,14 +1105,15 @@ async def measure(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
             blob_url, safe=""
         )
         pg_port = urllib.parse.urlsplit(pg_url).port
+        # name: (store URL, --user options, bucket, PostgreSQL port)
+        setups: dict[str, tuple[str, list[str], str | None, int | None]] = {
+            "memory": ("memory://", [args.user], None, None),
+            "s3": (s3_url, [], buckets["s3"], None),
+            "pg+s3": (pg_s3_url, [], buckets["pg+s3"], pg_port),
+        }
         servers = {
-            "memory": stack.enter_context(
-                serving("memory", "memory://", [args.user], log_dir, None, None)
-            ),
-            "s3": stack.enter_context(serving("s3", s3_url, [], log_dir, buckets["s3"], None)),
-            "pg+s3": stack.enter_context(
-                serving("pg+s3", pg_s3_url, [], log_dir, buckets["pg+s3"], pg_port)
-            ),
+            name: stack.enter_context(serving(name, url, users, log_dir, bucket, port))
+            for name, (url, users, bucket, port) in setups.items()
         }
 
         prefill = message_pool(args.seed, args.prefill, 3000, 10000)
@@ -1145,9 +1148,13 @@ async def measure(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
 
         big: dict[str, dict[str, Any]] = {}
         if args.big_mb:
-            for name, server in servers.items():
-                progress(f"{name}: {args.big_mb} MB message in and out")
-                big[name] = await big_transfer(server, args, proxy)
+            # Each in a fresh server process on the same store: the load phases leave freed
+            # heap behind, which a long-running process would reuse and so hide what the big
+            # message costs.
+            for name, (url, users, bucket, port) in setups.items():
+                progress(f"{name}: {args.big_mb} MB message in and out (a fresh process)")
+                with serving(f"{name}-big", url, users, log_dir, bucket, port) as fresh:
+                    big[name] = await big_transfer(fresh, args, proxy)
         urls = {name: server.url for name, server in servers.items()}
     return {"stores": urls, "s3_requests": counts, "rates": rates, "big": big}
 

@@ -152,6 +152,7 @@ def test_defaults_match_the_library() -> None:
         "max_connections_per_address",
         "max_bad_commands",
         "max_literal_memory",
+        "spool_directory",
         "plaintext_auth",
     ):
         assert built[name] == _default(Server, name), name

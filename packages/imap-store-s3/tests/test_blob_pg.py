@@ -17,7 +17,7 @@ import anyio
 import pytest
 
 from imap_server.message import parse_message
-from imap_server.store import Backend, FlagChange, Mailbox, Want
+from imap_server.store import Backend, FlagChange, Mailbox, StreamingBody, Want
 from imap_server.testing.conformance import StoreConformance, sample_message
 from imap_server.testing.harness import serve_for_tests
 from imap_store_pg import PgStore, open_pg_store
@@ -228,6 +228,15 @@ async def test_large_message_in_parts_and_ranged_fetch(store: PgStore) -> None:
     assert await message.body.read() == data
     assert await message.body.read(len(data) - 10, len(data) + 5) == data[-10:]
     assert blobs.client.requests["GetObject"] == 2
+
+    # Streamed (what the server does for a large FETCH): one GET, pieces of 1 MiB.
+    assert isinstance(message.body, StreamingBody)
+    pieces = [piece async for piece in message.body.stream(0, len(data))]
+    assert b"".join(pieces) == data
+    assert max(len(piece) for piece in pieces) <= _MiB
+    pieces = [piece async for piece in message.body.stream(1000, 3 * _MiB)]
+    assert b"".join(pieces) == data[1000 : 3 * _MiB]
+    assert blobs.client.requests["GetObject"] == 4
 
     # A partial FETCH over IMAP reads 100 octets by one ranged GET (the server closes the
     # store when it stops).

@@ -20,9 +20,11 @@ from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar, NoReturn
 
+import anyio.to_thread
 import pytest
 
 from imap_server.message import parse_message
+from imap_server.spool import SpooledMessage
 from imap_server.store import FlagChange, Mailbox, OverQuota, StoreUnavailable, Want
 from imap_server.testing.conformance import sample_message
 from imap_store_pg import PgStore
@@ -344,14 +346,18 @@ async def test_append_retries(
     assert len(await _objects(direct)) == 1
 
 
+@pytest.mark.parametrize("spooled", [False, True], ids=["bytes", "spooled"])
 async def test_multipart_upload_retries(
-    proxy: FaultProxy, store: PgStore, blobs: S3BlobStore
+    spooled: bool, proxy: FaultProxy, store: PgStore, blobs: S3BlobStore
 ) -> None:
-    """Faults on the parts of a large message (12 MiB: three parts of 5 MiB)."""
+    """Faults on the parts of a large message (12 MiB: three parts of 5 MiB), in memory or
+    spooled to a file as the server receives it."""
     inbox = await _inbox(store)
     data = sample_message(1, text=(b"y" * 1022 + b"\r\n") * (12 * 1024))
     proxy.fail(2, "503", method="PUT")
-    uid = await _append(inbox, data)
+    with SpooledMessage.from_bytes(data) as file:
+        body = file if spooled else data
+        uid = (await inbox.append(body, parsed=parse_message(data))).uid
     requests = blobs.client.requests
     assert requests["CreateMultipartUpload"] == 1
     assert requests["UploadPart"] == 3 + 2
@@ -360,6 +366,26 @@ async def test_multipart_upload_retries(
 
 
 # -- persistent faults: clean failures, nothing acknowledged lost
+
+
+async def test_failed_multipart_upload_is_aborted(
+    proxy: FaultProxy, store: PgStore, blobs: S3BlobStore, direct: S3Client
+) -> None:
+    """Every part fails: APPEND fails, and the upload is aborted, so S3 keeps no parts (they
+    are billed, and no listing of objects shows them)."""
+    inbox = await _inbox(store)
+    data = sample_message(1, text=(b"z" * 1022 + b"\r\n") * (12 * 1024))
+    proxy.fail(OUTAGE, "500", method="PUT")
+    with SpooledMessage.from_bytes(data) as file, pytest.raises(StoreUnavailable):
+        await inbox.append(file, parsed=parse_message(data))
+    proxy.heal()
+    assert blobs.client.requests["AbortMultipartUpload"] == 1
+    uploads = await anyio.to_thread.run_sync(
+        lambda: direct._client.list_multipart_uploads(Bucket=direct.config.bucket)
+    )
+    assert uploads.get("Uploads", []) == []
+    assert await _objects(direct) == set()
+    assert await _message_rows(store) == 0
 
 
 async def test_max_attempts_counts_the_first_attempt(proxy: FaultProxy, blobs: S3BlobStore) -> None:

@@ -11,7 +11,16 @@ import anyio
 import pytest
 
 from imap_server.message import parse_message
-from imap_server.store import AppendResult, FlagChange, Mailbox, StoreUnavailable, Want
+from imap_server.spool import SpooledMessage
+from imap_server.store import (
+    AppendResult,
+    FlagChange,
+    Mailbox,
+    StoreError,
+    StoreUnavailable,
+    StreamingBody,
+    Want,
+)
 from imap_server.testing.conformance import sample_message
 from imap_store_s3 import S3Store, open_s3_store, parse_s3_url
 from imap_store_s3.log import SNAPSHOT_EVERY
@@ -201,6 +210,36 @@ async def test_request_counts(s3_url: str) -> None:
     await inbox.changes_since(status.highest_modseq)
     assert len(fetched) == 1000
     assert store.requests - before <= 2
+
+
+async def test_large_body_streams_from_one_get(s3_url: str) -> None:
+    store = _store(s3_url)
+    await store.create_account("alice", "pw")
+    inbox = await _inbox(store)
+    line = b"a line of a large message in S3, streamed back\r\n"
+    data = sample_message(1, text=line * (3 * 1024 * 1024 // len(line)))
+    with SpooledMessage.from_bytes(data) as spooled:
+        uid = (await inbox.append(spooled, parsed=parse_message(data))).uid
+    [message] = await inbox.fetch([uid], Want.BODY)
+    body = message.body
+    assert isinstance(body, StreamingBody)
+    for start, end in (
+        (0, len(data)),
+        (0, len(data) + 10),
+        (10, 2_000_000),
+        (len(data) - 5, len(data)),
+    ):
+        before = store.requests
+        pieces = [piece async for piece in body.stream(start, end)]
+        assert b"".join(pieces) == data[start:end]
+        assert max(len(piece) for piece in pieces) <= 1024 * 1024
+        assert store.requests - before == 1
+    # Gone (expunged, and collected): the stream fails as a store error.
+    await inbox.store_flags([uid], FlagChange.ADD, frozenset({"\\Deleted"}))
+    await inbox.expunge()
+    await store.collect_garbage(older_than=0)
+    with pytest.raises(StoreError):
+        [piece async for piece in body.stream(0, len(data))]
 
 
 # -- failures and garbage

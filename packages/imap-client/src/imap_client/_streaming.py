@@ -252,7 +252,10 @@ class _BodyFetch:
         self.claimed = found
         return found
 
-    def _lookup(self, response: FetchResponse) -> tuple[bool, bytes | StreamedLiteral | None]:
+    def _lookup(
+        self, response: FetchResponse
+    ) -> tuple[bool, bytes | StreamedLiteral | LiteralSource | None]:
+        # A LiteralSource is what a server sends; a parsed response never holds one.
         if self.binary:
             for bkey, value in response.binary.items():
                 if bkey.part == self.section.part and bkey.origin == self.origin:
@@ -276,7 +279,7 @@ class _BodyFetch:
             assert isinstance(response, FetchResponse)
             found, value = self._lookup(response)
             if found:
-                if value is None or isinstance(value, StreamedLiteral):
+                if value is None or isinstance(value, StreamedLiteral | LiteralSource):
                     return b""  # NIL, or streamed to the sink
                 return bytes(value)
         if self.streamed:

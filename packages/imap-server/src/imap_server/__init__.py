@@ -27,6 +27,7 @@ from .extensions import (
 from .memory import MemoryStore
 from .server import Listener, PlaintextAuth, Server
 from .session import ConnectionInfo, ResponseSink, Session, SessionOptions, StoreSession
+from .spool import SpooledMessage
 from .store import (
     AlreadyExists,
     AppendResult,
@@ -51,6 +52,7 @@ from .store import (
     PasswordAuthenticator,
     StoreError,
     StoreUnavailable,
+    StreamingBody,
     UnsupportedSpecialUse,
     User,
     Want,
@@ -103,9 +105,11 @@ __all__ = [
     "ServerExtension",
     "Session",
     "SessionOptions",
+    "SpooledMessage",
     "StoreError",
     "StoreSession",
     "StoreUnavailable",
+    "StreamingBody",
     "TokenAuthenticator",
     "Tracker",
     "UnknownStoreError",

@@ -26,7 +26,8 @@ With the default ``--log-level INFO`` that includes one line per command (logger
 - listeners, TLS and users: ``--listen``, ``--tls-listen``, ``--cert``, ``--key``, ``--store``,
   ``--user``, ``--plaintext-auth``, ``--tls-min-version``, ``--sasl``;
 - limits: ``--max-connections``, ``--max-connections-per-address``, ``--max-bad-commands``,
-  ``--max-line-length``, ``--max-literal-size``, ``--max-literal-memory``, ``--max-nesting``;
+  ``--max-line-length``, ``--max-literal-size``, ``--max-literal-memory``,
+  ``--spool-directory``, ``--max-nesting``;
 - timeouts: ``--unauthenticated-timeout``, ``--autologout``, ``--idle-timeout``,
   ``--write-timeout``, ``--tls-handshake-timeout``;
 - middleware (the pipeline is CommandLog, Recovery, RateLimit, AuthThrottle, CommandTimeout):
@@ -620,6 +621,14 @@ def _add_limit_options(serve: argparse.ArgumentParser) -> None:
         f"{DEFAULT_MAX_LITERAL_MEMORY // 1024 // 1024} MiB)",
     )
     group.add_argument(
+        "--spool-directory",
+        default=None,
+        metavar="DIR",
+        help="where APPEND messages over 1 MiB are written while they arrive (unlinked "
+        "temporary files, gone when the command ends; default: the system's temporary "
+        "directory, TMPDIR)",
+    )
+    group.add_argument(
         "--max-nesting",
         type=_size,
         default=limits.max_depth,
@@ -815,6 +824,7 @@ class ServerOptions(TypedDict):
     max_connections_per_address: int | None
     max_bad_commands: int | None
     max_literal_memory: int | None
+    spool_directory: str | None
     unauthenticated_timeout: float
     autologout: float
     idle_timeout: float
@@ -842,6 +852,7 @@ def server_options(args: argparse.Namespace) -> ServerOptions:
         max_connections_per_address=args.max_connections_per_address,
         max_bad_commands=args.max_bad_commands,
         max_literal_memory=args.max_literal_memory,
+        spool_directory=args.spool_directory,
         unauthenticated_timeout=args.unauthenticated_timeout,
         autologout=args.autologout,
         idle_timeout=args.idle_timeout,

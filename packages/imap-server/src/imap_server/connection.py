@@ -5,11 +5,12 @@ socket. It parses one command at a time and runs it to completion before parsing
 because whether a command is valid (and whether its literal is welcome) depends on the state
 the previous one left. Responses are gathered in a buffer and written once per command (or
 when the buffer passes `_FLUSH_AT`), so a response costs one ``send`` rather than one per line.
+A large FETCH body section (`imap_server.fetching.BodyRange`) is written as it is read from
+the store, a chunk at a time (`Connection._send_streamed`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import logging
 import socket
@@ -23,7 +24,6 @@ from anyio.streams.tls import TLSStream
 
 from imap_wire import (
     NEED_DATA,
-    Append,
     AuthenticateResponse,
     Command,
     ConnectionClosed,
@@ -33,7 +33,9 @@ from imap_wire import (
     LiteralChunk,
     LiteralRefused,
     LiteralRequest,
+    LiteralSource,
     LiteralStarted,
+    LocalProtocolError,
     RemoteProtocolError,
     Response,
     ResponseStatus,
@@ -46,9 +48,11 @@ from imap_wire import (
 )
 
 from .errors import CommandFailed, ConnectionClosedError
+from .fetching import BodyRange
 from .middleware._pipeline import CallNext, CommandCall, compose
 from .middleware.recovery import server_bug
 from .session import ConnectionInfo, Session, SessionOptions
+from .spool import SpooledMessage
 from .store import MailboxGone, StoreError
 
 if TYPE_CHECKING:
@@ -120,10 +124,13 @@ class Connection:
         #: The command being run, while it runs.
         self.current_call: CommandCall | None = None
         self._pipeline: CallNext = compose(server.middleware, self._handle)
-        # Octets of literals streamed to us (over imap_wire's threshold) for the line being
-        # read, by literal index; substituted into the command when it completes.
-        self._streamed: dict[int, bytearray] = {}
+        # Literals streamed to us (over imap_wire's threshold) for the line being read, by
+        # literal index, spooled to temporary files; the command gets them when it runs
+        # (`streamed_literal`), and they are removed when it ends.
+        # None: the temporary file could not be written (the command gets NO [UNAVAILABLE]).
+        self._streamed: dict[int, SpooledMessage | None] = {}
         self._current_streamed = 0
+        self._command_literals: dict[int, SpooledMessage | None] = {}
         self._closing = False
         # Timeouts (see _receive): when the connection started waiting for the client, and
         # for how long it may.
@@ -175,8 +182,76 @@ class Connection:
     # -- output -------------------------------------------------------------------------------
 
     async def send(self, response: Response) -> None:
-        """Queue a response; written at the end of the command or when the buffer is full."""
-        self._out += self.wire.send(response)
+        """Queue a response; written at the end of the command or when the buffer is full.
+
+        A response holding a `BodyRange` (a large FETCH section) is written while its
+        octets are read from the store (`_send_streamed`).
+        """
+        try:
+            data = self.wire.send(response)
+        except LocalProtocolError:
+            # Not one byte string: a streamed literal (rare, so no test on the hot path). A
+            # response that cannot be encoded at all raises again here.
+            await self._send_streamed(self.wire.send_parts(response))
+            return
+        self._out += data
+        if len(self._out) >= _FLUSH_AT:
+            await self.flush()
+
+    async def _send_streamed(self, parts: list[bytes | LiteralSource]) -> None:
+        """Write a response whose literals are streamed: the bytes around them are queued,
+        each `BodyRange`'s octets written as the store hands them out (memory per literal:
+        a chunk, whatever its size).
+
+        Nothing of the response is written before its first literal's first chunk is in
+        hand: if the store fails (or the command is cancelled) before that, the response is
+        taken back out of the buffer and the error goes on like any (``NO``). Once part of
+        the literal is out it cannot be completed: a store failure is logged and closes the
+        connection (`ConnectionClosedError`, no BYE: nothing coherent can follow a short
+        literal); a cancellation marks the output broken.
+        """
+        for part in parts:
+            if not isinstance(part, bytes | BodyRange):
+                raise LocalProtocolError(f"cannot stream the octets of a {type(part).__name__}")
+        mark = len(self._out)
+        sent = False  # part of this response was written
+        for part in parts:
+            if isinstance(part, bytes):
+                self._out += part
+                continue
+            assert isinstance(part, BodyRange)
+            chunks = part.chunks()
+            try:
+                while True:
+                    try:
+                        chunk = await anext(chunks)
+                    except StopAsyncIteration:
+                        break
+                    except anyio.get_cancelled_exc_class():
+                        if sent:
+                            self.output_broken = True
+                        else:
+                            del self._out[mark:]
+                        raise
+                    except Exception as exc:
+                        if not sent:
+                            del self._out[mark:]
+                            raise
+                        self.output_broken = True
+                        log.error(
+                            "closing %s: reading a message body failed in the middle of a "
+                            "FETCH literal: %s",
+                            self.info.remote, exc, exc_info=not isinstance(exc, StoreError),
+                        )  # fmt: skip
+                        raise ConnectionClosedError("message body read failed") from exc
+                    if len(self._out) + len(chunk) < _FLUSH_AT:
+                        self._out += chunk
+                        continue
+                    sent = True
+                    await self.flush()
+                    await self._write(chunk)
+            finally:
+                await chunks.aclose()
         if len(self._out) >= _FLUSH_AT:
             await self.flush()
 
@@ -185,6 +260,10 @@ class Connection:
             return
         data = bytes(self._out)
         self._out.clear()
+        await self._write(data)
+
+    async def _write(self, data: bytes) -> None:
+        """Write octets to the client now (after what is queued: flush first)."""
         if self._trace is not None:
             self._log_trace(data, sent_by_client=False)
         self._writing = True
@@ -297,16 +376,16 @@ class Connection:
                 self._out_mark = self.bytes_queued
                 continue
             if type(event) is LiteralStarted:
-                self._streamed[event.index] = bytearray()
                 self._current_streamed = event.index
+                self._streamed[event.index] = self._spool_file()
                 continue
             if type(event) is LiteralChunk:
-                self._streamed[self._current_streamed] += event.data
+                self._spool_chunk(event.data)
                 continue
             return event
 
     async def _protocol_error(self, exc: RemoteProtocolError) -> None:
-        self._streamed.clear()
+        self._close_literals()
         self.release_literal_memory()
         self._in_mark = self.bytes_consumed
         response = exc.response
@@ -327,6 +406,8 @@ class Connection:
             raise ConnectionClosedError("too many invalid commands")
 
     async def bye(self, text: str) -> None:
+        if self.output_broken:
+            return  # a response was cut short: a BYE would be read as part of it
         try:
             await self.send(StatusResponse(tag=None, status=ResponseStatus.BYE, text=text))
             await self.flush()
@@ -365,13 +446,13 @@ class Connection:
         """Let go of input and output at once: the connection is in reference cycles
         (its context, its pipeline, its parser's literal policy), which only the cycle
         collector frees, at a time of its own; a half-received literal must not wait."""
-        self._streamed = {}
+        self._close_literals()
         self._out = bytearray()
         self.wire = ServerConnection(registry=self.server.wire_registry, limits=self.server.limits)
 
     async def run_command(self, command: Command) -> None:
         if self._streamed:
-            command = self._with_streamed(command)
+            self._command_literals, self._streamed = self._streamed, {}
         name = command.command_name
         call = CommandCall(
             command=command, name=name, tag=command.tag, context=self.ctx,
@@ -389,6 +470,7 @@ class Connection:
         finally:
             self.current_call = None
             self.release_literal_memory()
+            self._close_literals()
         if self._answered:
             self._answered = False
         else:
@@ -452,12 +534,49 @@ class Connection:
         if call is not None:
             await call.check_login(user)
 
-    def _with_streamed(self, command: Command) -> Command:
-        streamed, self._streamed = self._streamed, {}
-        if isinstance(command, Append) and isinstance(command.message, StreamedLiteral):
-            data = streamed.get(command.message.index, bytearray())
-            return _replace_message(command, bytes(data))
-        return command
+    def streamed_literal(self, literal: StreamedLiteral) -> SpooledMessage:
+        """The octets of a literal of the running command that the wire streamed (one over
+        its threshold, 1 MiB: an APPEND's large message), in a temporary file. The file is
+        removed when the command ends; a store that keeps the message copies it.
+
+        Raises:
+            CommandFailed: No such literal arrived (BAD).
+        """
+        if literal.index not in self._command_literals:
+            raise CommandFailed("message not received", bad=True)
+        message = self._command_literals[literal.index]
+        if message is None or message.size != literal.size:
+            raise CommandFailed("Cannot take the message now; try again later", code="UNAVAILABLE")
+        return message
+
+    # A temporary file that cannot be created or written (a full disk, a missing directory)
+    # turns into None: the rest of the literal is read and dropped, and the command fails.
+
+    def _spool_file(self) -> SpooledMessage | None:
+        try:
+            return SpooledMessage(self.server.spool_directory)
+        except OSError as exc:
+            log.error("cannot spool a literal to %s: %s", self.server.spool_directory, exc)
+            return None
+
+    def _spool_chunk(self, data: bytes) -> None:
+        index = self._current_streamed
+        message = self._streamed[index]
+        if message is None:
+            return
+        try:
+            message.write(data)
+        except OSError as exc:
+            log.error("cannot spool a literal to %s: %s", self.server.spool_directory, exc)
+            message.close()
+            self._streamed[index] = None
+
+    def _close_literals(self) -> None:
+        for message in (*self._streamed.values(), *self._command_literals.values()):
+            if message is not None:
+                message.close()
+        self._streamed = {}
+        self._command_literals = {}
 
     # -- exchanges handlers use ---------------------------------------------------------------
 
@@ -564,10 +683,6 @@ class Connection:
 
 def _with_tls(info: ConnectionInfo) -> ConnectionInfo:
     return ConnectionInfo(remote=info.remote, local=info.local, tls=True)
-
-
-def _replace_message(command: Append, data: bytes) -> Append:
-    return dataclasses.replace(command, message=data)
 
 
 _QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)

@@ -14,7 +14,8 @@ Item semantics (RFC 9051 sections 6.4.5 and 7.5.2, RFC 3501 for RFC822*, RFC 351
   section the message lacks is NIL.
 - ``RFC822`` is ``BODY[]``, ``RFC822.HEADER`` is ``BODY.PEEK[HEADER]``, ``RFC822.TEXT`` is
   ``BODY[TEXT]``, each answered under its own name.
-- ``BINARY`` data goes out as a literal8 exactly when it holds NUL (the codec decides);
+- ``BINARY`` data goes out as a literal8 exactly when it holds NUL (the codec decides;
+  streamed BINARY data, below, always does);
   `UnknownTransferEncoding` (re-exported from `imap_server.message`) propagates for the
   caller to answer ``NO [UNKNOWN-CTE]``. ``BINARY.SIZE`` of a part the message lacks is 0
   (the grammar has no NIL there).
@@ -22,11 +23,23 @@ Item semantics (RFC 9051 sections 6.4.5 and 7.5.2, RFC 3501 for RFC822*, RFC 351
   go in a literal: each is sent as 0x80, which keeps every size and offset right.
 - Items are written in the codec's fixed order (UID, FLAGS, ..., sections in the order
   asked): RFC 9051 does not order them, and `imap_wire.FetchResponse` fixes the wire form.
+
+Large sections are streamed: a section that is one contiguous range of the message
+(``BODY[]`` and ``RFC822``, ``BODY[TEXT]`` and ``RFC822.TEXT``, a part's body ``BODY[1.2]``,
+``HEADER`` and ``MIME``, each with or without a partial) larger than `STREAM_THRESHOLD` goes
+in the response as a `BodyRange`, an `imap_wire.LiteralSource` that the connection streams
+chunk by chunk (`body_chunks`: `StreamingBody.stream` where the store has it, else ranged
+`Body.read` calls of at most `CHUNK_SIZE`), so memory per FETCH does not grow with the
+message. ``BINARY`` of the whole message or of a part that needs no decoding (7bit, 8bit,
+binary) is streamed the same way, as a literal8 (``~{n}``, which the grammar allows for any
+BINARY data, NUL or not). Smaller sections, and those that are not a range
+(``HEADER.FIELDS``, a base64 or quoted-printable part's BINARY), are read whole, which is
+faster.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
@@ -42,26 +55,50 @@ from imap_wire import (
     FetchItemName,
     FetchMacro,
     FetchResponse,
+    LiteralSource,
     Section,
     SectionText,
 )
 
-from .message import UnknownTransferEncoding, binary_size, read_binary, read_section
-from .store import Body, MessageData, Want
+from .message import (
+    ParsedMessage,
+    UnknownTransferEncoding,
+    _binary_part,
+    _locate,
+    _message_at,
+    binary_size,
+    read_binary,
+    read_section,
+)
+from .store import Body, MessageData, StoreError, StreamingBody, Want
 
 __all__ = [
+    "CHUNK_SIZE",
+    "STREAM_THRESHOLD",
+    "BodyRange",
     "FetchPlan",
     "UnknownTransferEncoding",
+    "body_chunks",
     "build_fetch_response",
     "expand_macro",
     "fetch_plan",
     "flags_response",
 ]
 
+#: Sections (and RFC822, RFC822.TEXT) larger than this, in octets, are streamed from the
+#: store as a `BodyRange` when they are one range of the message; smaller ones are read
+#: whole (faster). Read at each FETCH, so a test may change it.
+STREAM_THRESHOLD = 256 * 1024
+#: The most octets one `Body.read` asks for while streaming a `BodyRange` (read at each
+#: FETCH too).
+CHUNK_SIZE = 1 << 20
+
 _UID = FetchItem(name=FetchItemName.UID)
 _HEADER = Section(text=SectionText.HEADER)
 _TEXT = Section(text=SectionText.TEXT)
 _NO_ITEMS: Mapping[Any, Any] = MappingProxyType({})
+# Section texts whose contents are one range of the message (the part body when None).
+_RANGED_TEXTS = frozenset({None, SectionText.HEADER, SectionText.TEXT, SectionText.MIME})
 
 # Plain items by the store data they need; MODSEQ is RFC 7162's (the value is at hand).
 _META_ITEMS = frozenset({"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "MODSEQ"})
@@ -90,6 +127,8 @@ class _Section:
     partial: tuple[int, int] | None
     #: The whole message: read from the body directly, no parsed structure needed.
     whole: bool
+    #: One contiguous range of the message (no HEADER.FIELDS): may be streamed.
+    ranged: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +214,10 @@ def fetch_plan(attributes: Sequence[FetchAttribute], *, uid_command: bool) -> Fe
             want |= Want.BODY if whole else Want.BODY | Want.STRUCTURE
             sets_seen |= not item.peek
             # BODY[x] and BODY.PEEK[x] share a response key: produce it once.
-            sections.setdefault(item.response_key, _Section(item.section, item.partial, whole))
+            ranged = item.section.text in _RANGED_TEXTS
+            sections.setdefault(
+                item.response_key, _Section(item.section, item.partial, whole, ranged)
+            )
         elif isinstance(item, FetchBinary):
             want |= Want.BODY | Want.STRUCTURE
             sets_seen |= not item.peek
@@ -331,6 +373,150 @@ async def _read_whole(body: Body, partial: tuple[int, int] | None) -> bytes:
     return await body.read(origin, origin + count)
 
 
+# -- streaming ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BodyRange(LiteralSource):
+    """Octets ``[start:end]`` of a message body, sent as a literal the connection streams
+    (`chunks`) instead of bytes in the response: see `STREAM_THRESHOLD`.
+
+    Attributes:
+        size: ``end - start``, the literal's announced size.
+        body: The message body.
+        start: The first octet's offset in the body.
+        end: The offset after the last octet.
+        binary: Announce a literal8 (``BINARY`` data), else a literal.
+        textual: Send each NUL as 0x80, as for any ``BODY`` data (same length).
+        chunk_size: The most octets one `Body.read` asks for.
+    """
+
+    body: Body = field(repr=False, compare=False)
+    start: int
+    end: int
+    textual: bool = True
+    chunk_size: int = CHUNK_SIZE
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start <= self.end or self.size != self.end - self.start:
+            raise ValueError("BodyRange needs 0 <= start <= end and size == end - start")
+
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        """Yield the literal's octets in order, exactly ``size`` of them.
+
+        Raises:
+            StoreError: The store failed, or the body holds fewer or more octets than the
+                range (the literal cannot be completed: the connection must close).
+        """
+        left = self.size
+        pieces = body_chunks(self.body, self.start, self.end, self.chunk_size)
+        try:
+            async for piece in pieces:
+                if not piece:
+                    continue
+                left -= len(piece)
+                if left < 0:
+                    raise StoreError("the message body is longer than its recorded size")
+                if self.textual and b"\x00" in piece:
+                    piece = piece.replace(b"\x00", b"\x80")
+                yield piece
+        finally:
+            await pieces.aclose()
+        if left:
+            raise StoreError("the message body is shorter than its recorded size")
+
+
+async def body_chunks(
+    body: Body, start: int, end: int, chunk_size: int = CHUNK_SIZE
+) -> AsyncGenerator[bytes, None]:
+    """Yield octets ``[start:end]`` of ``body`` in pieces: through `StreamingBody.stream`
+    when the body has it (pieces of the store's size), else through `Body.read` calls of at
+    most ``chunk_size`` octets each.
+
+    Raises:
+        StoreError: The store failed, or a read returned nothing before ``end``.
+        ValueError: ``chunk_size`` is not positive.
+    """
+    if chunk_size <= 0:
+        raise ValueError("chunk_size must be positive")
+    if start >= end:
+        return
+    if isinstance(body, StreamingBody):
+        stream = body.stream(start, end)
+        try:
+            async for piece in stream:
+                yield piece
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        return
+    position = start
+    while position < end:
+        data = await body.read(position, min(position + chunk_size, end))
+        if not data:
+            raise StoreError("the message body is shorter than its recorded size")
+        yield data
+        position += len(data)
+
+
+def _clamp(start: int, end: int, partial: tuple[int, int] | None) -> tuple[int, int]:
+    """The octets of ``[start:end]`` a partial ``<origin.count>`` selects (as
+    `imap_server.message.read_section` reads them)."""
+    if partial is not None:
+        origin, count = partial
+        start = min(start + max(origin, 0), end)
+        end = min(start + max(count, 0), end)
+    return start, end
+
+
+async def _range_data(body: Body, start: int, end: int) -> bytes | LiteralSource:
+    """``BODY`` data for octets ``[start:end]``: a `BodyRange` when large, else the octets."""
+    if end - start > STREAM_THRESHOLD:
+        return BodyRange(size=end - start, body=body, start=start, end=end, chunk_size=CHUNK_SIZE)
+    if start >= end:
+        return b""
+    data = await body.read(start, end)
+    return data.replace(b"\x00", b"\x80") if b"\x00" in data else data
+
+
+def _section_range(parsed: ParsedMessage, size: int, section: Section) -> tuple[int, int] | None:
+    """Octets ``[start:end]`` holding a ranged section (`_RANGED_TEXTS`) of a message of
+    ``size`` octets, or None when the message has no such section (NIL), as
+    `imap_server.message.read_section` finds them."""
+    text = section.text
+    if text is None and not section.part:
+        return 0, size
+    if text is None or text is SectionText.MIME:
+        found = _locate(parsed, section.part) if section.part else None
+        if found is None:
+            return None
+        node = found[1]
+        return (node[1], node[2]) if text is None else (node[0], node[1])
+    message = _message_at(parsed, section.part)
+    if message is None:
+        return None
+    return (message[0], message[1]) if text is SectionText.HEADER else (message[1], message[2])
+
+
+def _identity_range(
+    parsed: ParsedMessage, size: int, part: tuple[int, ...]
+) -> tuple[int, int] | None:
+    """Octets ``[start:end]`` of ``BINARY[part]`` when it needs no decoding (the whole
+    message, a 7bit / 8bit / binary part, a multipart), else None (decoded, or no such part).
+
+    Raises:
+        UnknownTransferEncoding: The part has an encoding the server cannot decode.
+    """
+    if not part:
+        return 0, size
+    found = _binary_part(parsed, part)
+    if found is None or found[0] is not None:
+        return None
+    node = found[1]
+    return node[1], node[2]
+
+
 async def build_fetch_response(
     msg: MessageData,
     seq: int,
@@ -389,22 +575,44 @@ async def build_fetch_response(
     if body is None and plan.want & Want.BODY:
         raise ValueError("the store did not fill in MessageData.body (Want.BODY)")
 
-    sections: Mapping[BodySectionKey, bytes | None] = _NO_ITEMS
+    sections: Mapping[BodySectionKey, bytes | LiteralSource | None] = _NO_ITEMS
     if s.sections:
-        found: dict[BodySectionKey, bytes | None] = {}
+        found: dict[BodySectionKey, bytes | LiteralSource | None] = {}
         assert body is not None
         for key, spec in s.sections:
-            if spec.whole:
+            # Only a body over the threshold can have a section to stream.
+            if spec.ranged and body.size > STREAM_THRESHOLD:
+                if spec.whole:
+                    span: tuple[int, int] | None = (0, body.size)
+                else:
+                    assert parsed is not None
+                    span = _section_range(parsed, body.size, spec.section)
+                if span is None:
+                    found[key] = None
+                else:
+                    found[key] = await _range_data(body, *_clamp(*span, spec.partial))
+            elif spec.whole:
                 found[key] = _textual(await _read_whole(body, spec.partial))
             else:
                 assert parsed is not None
                 found[key] = _textual(await read_section(parsed, body, spec.section, spec.partial))
         sections = found
-    binaries: Mapping[BinarySectionKey, bytes | None] = _NO_ITEMS
+    binaries: Mapping[BinarySectionKey, bytes | LiteralSource | None] = _NO_ITEMS
     if s.binary:
         assert parsed is not None and body is not None
-        decoded: dict[BinarySectionKey, bytes | None] = {}
+        decoded: dict[BinarySectionKey, bytes | LiteralSource | None] = {}
         for bkey, part, partial in s.binary:
+            if body.size > STREAM_THRESHOLD:
+                # May raise UnknownTransferEncoding, as read_binary would.
+                span = _identity_range(parsed, body.size, part)
+                if span is not None:
+                    start, end = _clamp(*span, partial)
+                    if end - start > STREAM_THRESHOLD:
+                        decoded[bkey] = BodyRange(
+                            size=end - start, body=body, start=start, end=end,
+                            binary=True, textual=False, chunk_size=CHUNK_SIZE,
+                        )  # fmt: skip
+                        continue
             # May raise UnknownTransferEncoding: the caller answers NO [UNKNOWN-CTE].
             decoded[bkey] = await read_binary(parsed, body, part, partial)
         binaries = decoded
@@ -416,16 +624,25 @@ async def build_fetch_response(
             size = await binary_size(parsed, body, part)
             counted[part] = 0 if size is None else size
         binary_sizes = counted
-    rfc822 = rfc822_header = rfc822_text = None
+    rfc822: bytes | LiteralSource | None = None
+    rfc822_header: bytes | None = None
+    rfc822_text: bytes | LiteralSource | None = None
     if s.rfc822:
         assert body is not None
-        rfc822 = _textual(await body.read())
+        if body.size > STREAM_THRESHOLD:
+            rfc822 = await _range_data(body, 0, body.size)
+        else:
+            rfc822 = _textual(await body.read())
     if s.rfc822_header:
         assert parsed is not None and body is not None
         rfc822_header = _textual(await read_section(parsed, body, _HEADER)) or b""
     if s.rfc822_text:
         assert parsed is not None and body is not None
-        rfc822_text = _textual(await read_section(parsed, body, _TEXT)) or b""
+        span = _section_range(parsed, body.size, _TEXT) if body.size > STREAM_THRESHOLD else None
+        if span is not None:
+            rfc822_text = await _range_data(body, *span)
+        else:
+            rfc822_text = _textual(await read_section(parsed, body, _TEXT)) or b""
 
     return _new_response(
         (

@@ -41,6 +41,7 @@ from imap_wire import (
     Status,
     StatusResponse,
     Store,
+    StreamedLiteral,
     Subscribe,
     Unsubscribe,
 )
@@ -50,6 +51,7 @@ from . import listing
 from .connection import CommandContext
 from .errors import AuthenticationFailed, CommandFailed
 from .extensions import Handler
+from .spool import SpooledMessage
 
 __all__ = ["BASE_HANDLERS"]
 
@@ -224,8 +226,12 @@ async def status(ctx: CommandContext, cmd: Status) -> None:
 async def append(ctx: CommandContext, cmd: Append) -> StatusResponse:
     if cmd.extensions:
         raise CommandFailed("APPEND extensions are not supported", bad=True)
-    message = cmd.message
-    if not isinstance(message, bytes):  # pragma: no cover - the connection substitutes it
+    message: bytes | SpooledMessage
+    if isinstance(cmd.message, StreamedLiteral):  # over 1 MiB: in a temporary file
+        message = ctx.connection.streamed_literal(cmd.message)
+    elif isinstance(cmd.message, bytes):
+        message = cmd.message
+    else:  # pragma: no cover - a LiteralSource is what a client sends, not what it receives
         raise CommandFailed("message not received", bad=True)
     if not message:
         raise CommandFailed("empty message", bad=True)

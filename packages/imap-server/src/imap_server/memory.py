@@ -42,6 +42,7 @@ from .names import canonical_name as _canonical_name
 from .names import is_inferior as _is_inferior
 from .names import special_use as _special_use
 from .names import superiors as _superiors
+from .spool import SpooledMessage
 from .store import (
     AlreadyExists,
     AppendResult,
@@ -775,7 +776,7 @@ class _MemoryMailbox(Mailbox):
 
     async def append(
         self,
-        body: bytes,
+        body: bytes | SpooledMessage,
         *,
         parsed: ParsedMessage,
         flags: frozenset[str] = frozenset(),
@@ -785,16 +786,18 @@ class _MemoryMailbox(Mailbox):
             internal_date = _now()
         elif internal_date.tzinfo is None or internal_date.utcoffset() is None:
             raise ValueError("internal_date must be timezone-aware")
+        # This store keeps messages in memory: a spooled one is read back whole.
+        data = await body.read() if isinstance(body, SpooledMessage) else bytes(body)
         state = await self._live()
         store = self._store
-        size = len(body)
+        size = len(data)
         if store.max_message_size is not None and size > store.max_message_size:
             raise MessageTooBig()
         store._check_quota(state.account, size)
         state.reserve_uids(1)
         modseq = state.next_modseq()
         uid = state.add(
-            body=bytes(body),
+            body=data,
             parsed=parsed,
             flags=flags - {_RECENT},
             internal_date=internal_date,

@@ -58,6 +58,14 @@ How the octets are read:
   time proportional to its size only.
 - `parse_message` never raises: if something unforeseen fails, the message is described as
   one ``TEXT/PLAIN`` part with an empty envelope (and a warning is logged).
+- A message too large to hold in memory (an APPEND spooled to a file) is parsed from a
+  `MessageSource`, read a bounded window at a time (`SOURCE_CHUNK` octets, 1 MiB, for line
+  counts and delimiter scans; a header block up to `SOURCE_HEADER_LIMIT`, 1 MiB, plus three
+  octets), never whole. The result is the one the octets give as `bytes`, but for a header
+  block of `SOURCE_HEADER_LIMIT` octets or more: it ends at the start of the line the limit
+  falls in (no header at all if that is the first line), and the rest of the entity is
+  body. Only hostile messages have such headers; for them, the envelope and MIME fields
+  come from the first 1 MiB.
 
 What the structures hold (RFC 9051 section 7.5.2):
 
@@ -109,6 +117,9 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_PARTS",
     "SEARCH_TEXT_LIMIT",
+    "SOURCE_CHUNK",
+    "SOURCE_HEADER_LIMIT",
+    "MessageSource",
     "ParsedMessage",
     "UnknownTransferEncoding",
     "binary_size",
@@ -131,6 +142,14 @@ MAX_PARTS = 10_000
 MAX_ADDRESSES = 1000
 #: Octets of a message `search_text` reads at most, by default.
 SEARCH_TEXT_LIMIT = 4 * 1024 * 1024
+#: Octets `parse_message` reads from a `MessageSource` at a time, by default (a delimiter
+#: scan's window holds a few more: see `_SourceDelimiters`).
+SOURCE_CHUNK = 1024 * 1024
+#: A header block read from a `MessageSource` is looked for in this many octets: a longer
+#: one is cut (see the module docstring).
+SOURCE_HEADER_LIMIT = 1024 * 1024
+#: The first read of a header block from a `MessageSource` (doubled until the block ends).
+_SOURCE_HEADER_READ = 64 * 1024
 
 _UTF8 = "utf-8"
 _ESCAPE = "surrogateescape"
@@ -247,45 +266,99 @@ def _first_group(m: re.Match[str]) -> str:
 _ATTR_CHAR = frozenset("!#$&+-.0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ^_`abcdefghijklmnopqrstuvwxyz|~")
 
 
-def parse_message(data: bytes) -> ParsedMessage:
+class MessageSource(Protocol):
+    """A message's octets read on demand, for `parse_message`: a large APPEND spooled to a
+    file, say. `parse_message` reads it a bounded window at a time, never whole.
+
+    ``size`` may be a plain attribute.
+    """
+
+    @property
+    def size(self) -> int:
+        """The number of octets in the message."""
+        ...
+
+    def pread(self, start: int, end: int) -> bytes:
+        """Return octets ``[start:end]`` (clamped to `size`); synchronous."""
+        ...
+
+
+def parse_message(data: bytes | MessageSource, *, chunk: int = SOURCE_CHUNK) -> ParsedMessage:
     """Compute the envelope, body structure and section offsets of a message.
 
-    Never raises: malformed input gets the best description this module can give (see the
-    module docstring), and an unforeseen failure the description of one text part.
+    Never raises for `bytes`: malformed input gets the best description this module can
+    give (see the module docstring), and an unforeseen failure the description of one text
+    part. A `MessageSource` gets the same answer as its octets would as `bytes` (only a
+    header block of `SOURCE_HEADER_LIMIT` octets or more is read differently, see the
+    module docstring), read a window at a time.
 
     Args:
-        data: The message octets, as APPEND received them.
+        data: The message octets, as APPEND received them, or a `MessageSource` giving them.
+        chunk: Octets read from a `MessageSource` at a time (`SOURCE_CHUNK`, 1 MiB, unless
+            a test wants chunk boundaries everywhere); not used for `bytes`.
 
     Returns:
         The parsed message.
+
+    Raises:
+        ValueError: ``chunk`` is below 1. For a source, also whatever its ``pread`` raises
+            (or a short read) should it fail again while the fallback counts the lines.
     """
-    if type(data) is not bytes:
-        data = bytes(data)
-    try:
+    parser: _Parser
+    if type(data) is bytes:
         parser = _Parser(data)
-        envelope, structure, layout = parser.entity(0, len(data), 0, False, True)
+        end = len(data)
+    elif isinstance(data, (bytes, bytearray, memoryview)):
+        data = bytes(data)
+        parser = _Parser(data)
+        end = len(data)
+    else:
+        if chunk < 1:
+            raise ValueError(f"chunk must be at least 1, not {chunk}")
+        parser = _SourceParser(data, chunk)
+        end = data.size
+    try:
+        envelope, structure, layout = parser.entity(0, end, 0, False, True)
         assert envelope is not None
     except Exception:  # a bug must not make APPEND fail: describe the message plainly
-        _log.warning("could not parse a message of %d octets", len(data), exc_info=True)
-        end = len(data)
+        _log.warning("could not parse a message of %d octets", end, exc_info=True)
         structure = SinglePart(
             type="TEXT", subtype="PLAIN", params=_US_ASCII, encoding="7BIT", size=end,
-            lines=_count_lines(data, 0, end), extended=True,
+            lines=parser.lines(0, end), extended=True,
         )  # fmt: skip
         return ParsedMessage(envelope=Envelope(), body_structure=structure, _layout=(0, 0, end, ()))
     return ParsedMessage(envelope=envelope, body_structure=structure, _layout=layout)
 
 
-def _count_lines(data: bytes, start: int, end: int) -> int:
-    """Count text lines: line breaks, plus one for a last line without one."""
-    if start >= end:
-        return 0
-    n = data.count(b"\n", start, end)
-    return n if data[end - 1] == 0x0A else n + 1
+#: A delimiter line found in a multipart body: where it starts (after the line break before
+#: it, which belongs to it), whether it is the close delimiter (``--boundary--``), and where
+#: it ends (after its own line break).
+_Found: TypeAlias = tuple[int, bool, int]
+
+
+class _Finder(Protocol):
+    """Finds the delimiter lines of one boundary in a multipart body (`_Parser.split`)."""
+
+    def first(self, start: int) -> _Found | None:
+        """The delimiter line at ``start`` (a body may open with one, without a line break
+        before it), else the first one after it."""
+        ...
+
+    def find(self, position: int) -> _Found | None:
+        """The next delimiter line whose line break is at or after ``position``."""
+        ...
+
+    def octet(self, index: int) -> int:
+        """The octet at ``index``."""
+        ...
 
 
 class _Parser:
-    """One message's parse: the octets and what is left of the entity budget."""
+    """One message's parse: the octets and what is left of the entity budget.
+
+    The structure is worked out here; the octets are read through `header`, `lines` and
+    `delimiters`, which `_SourceParser` overrides to read a `MessageSource` in windows.
+    """
 
     __slots__ = ("budget", "data")
 
@@ -293,30 +366,36 @@ class _Parser:
         self.data = data
         self.budget = MAX_PARTS
 
+    def header(self, start: int, end: int, message: bool) -> tuple[dict[bytes, bytes], int]:
+        """Find the header of the entity in ``data[start:end]``: its fields (the first field
+        of each name; with ``message``, the envelope's fields too) and where its body starts:
+        after the empty line that ends the header block, or right where a line that is no
+        header field (or ``end``) ended it."""
+        data = self.data
+        match = _HEADER_BLOCK.match(data, start, end)
+        header_end = match.end() if match is not None else start
+        return _entity_header(data, start, header_end, end, message)
+
+    def lines(self, start: int, end: int) -> int:
+        """Count the text lines in ``data[start:end]``: line breaks, plus one for a last line
+        without one."""
+        if start >= end:
+            return 0
+        data = self.data
+        n = data.count(b"\n", start, end)
+        return n if data[end - 1] == 0x0A else n + 1
+
+    def delimiters(self, delimiter: bytes, end: int) -> _Finder:
+        """A finder of ``delimiter`` lines (``--boundary``) before ``end``."""
+        return _Delimiters(self.data, delimiter, end)
+
     def entity(
         self, start: int, end: int, depth: int, digest: bool, message: bool
     ) -> tuple[Envelope | None, BodyStructure, _Node]:
         """Parse the entity in ``data[start:end]``; with ``message``, as an RFC 5322 message
         (its envelope too). ``digest``: a part of a multipart/digest (other default type)."""
-        data = self.data
         self.budget -= 1
-        match = _HEADER_BLOCK.match(data, start, end)
-        header_end = match.end() if match is not None else start
-        if header_end >= end:
-            body_start = end
-        elif data[header_end] == 0x0A:
-            body_start = header_end + 1
-        elif data[header_end] == 0x0D and header_end + 1 < end and data[header_end + 1] == 0x0A:
-            body_start = header_end + 2
-        else:
-            body_start = header_end  # a line that is no header field starts the body
-        fields: dict[bytes, bytes] = {}
-        if header_end > start:
-            pattern = _MESSAGE_FIELDS if message else _MIME_FIELDS
-            for m in pattern.finditer(data, start, header_end):
-                name = m.group(1).lower()
-                if name not in fields:
-                    fields[name] = m.group(2)
+        fields, body_start = self.header(start, end, message)
         envelope = _envelope(fields) if message else None
 
         raw = fields.get(b"content-type")
@@ -361,7 +440,7 @@ class _Parser:
                 structure = SinglePart(
                     type=mtype, subtype=subtype, params=params, id=content_id,
                     description=description, encoding=encoding, size=end - body_start,
-                    lines=_count_lines(data, body_start, end), envelope=inner_env, body=inner,
+                    lines=self.lines(body_start, end), envelope=inner_env, body=inner,
                     disposition=disposition, language=language, location=location,
                     extended=True,
                 )  # fmt: skip
@@ -371,7 +450,7 @@ class _Parser:
         structure = SinglePart(
             type=mtype, subtype=subtype, params=params, id=content_id, description=description,
             encoding=encoding, size=end - body_start,
-            lines=_count_lines(data, body_start, end) if mtype == "TEXT" else None,
+            lines=self.lines(body_start, end) if mtype == "TEXT" else None,
             disposition=disposition, language=language, location=location, extended=True,
         )  # fmt: skip
         return envelope, structure, (start, body_start, end, ())
@@ -393,7 +472,7 @@ class _Parser:
         if not ranges:
             text = SinglePart(
                 type="TEXT", subtype="PLAIN", params=_US_ASCII, encoding="7BIT",
-                size=end - start, lines=_count_lines(self.data, start, end), extended=True,
+                size=end - start, lines=self.lines(start, end), extended=True,
             )  # fmt: skip
             self.budget -= 1
             return (text,), ((start, start, end, ()),)
@@ -408,29 +487,22 @@ class _Parser:
 
     def split(self, start: int, end: int, boundary: bytes) -> list[tuple[int, int]]:
         """Return the ranges of the parts between ``--boundary`` lines in ``data[start:end]``."""
-        data = self.data
-        delimiter = b"--" + boundary
         limit = max(1, self.budget)
         ranges: list[tuple[int, int]] = []
         part_start = -1
-        finder = _Delimiters(data, delimiter, end)
-        tail = (
-            _DELIMITER_TAIL.match(data, start + len(delimiter), end)
-            if data.startswith(delimiter, start, end)
-            else None
-        )
-        found = (start, tail) if tail is not None else finder.find(start)
+        finder = self.delimiters(b"--" + boundary, end)
+        found = finder.first(start)
         while found is not None:
-            line, tail = found
+            line, closing, tail_end = found
             if part_start >= 0:
                 # The line break before the delimiter belongs to it.
                 part_end = line - 1
-                if part_end > part_start and data[part_end - 1] == 0x0D:
+                if part_end > part_start and finder.octet(part_end - 1) == 0x0D:
                     part_end -= 1
                 ranges.append((part_start, max(part_start, part_end)))
-            if tail.group(1) is not None:
+            if closing:
                 return ranges
-            part_start = tail.end()
+            part_start = tail_end
             if len(ranges) + 1 >= limit:
                 break  # the part bound: this last part takes the rest
             # Search from the delimiter's own line break: the next line may be another.
@@ -457,9 +529,18 @@ class _Delimiters:
         self.misses = 0
         self.pattern: re.Pattern[bytes] | None = None
 
-    def find(self, position: int) -> tuple[int, re.Match[bytes]] | None:
-        """Return the next delimiter line at or after ``position`` (at its line break):
-        where the line starts, and its `_DELIMITER_TAIL` match."""
+    def first(self, start: int) -> _Found | None:
+        """See `_Finder.first`."""
+        data, end = self.data, self.end
+        size = len(self.delimiter) - 1
+        if data.startswith(self.delimiter[1:], start, end):
+            tail = _DELIMITER_TAIL.match(data, start + size, end)
+            if tail is not None:
+                return start, tail.group(1) is not None, tail.end()
+        return self.find(start)
+
+    def find(self, position: int) -> _Found | None:
+        """Return the next delimiter line at or after ``position`` (at its line break)."""
         data, end = self.data, self.end
         while self.pattern is None:
             found = data.find(self.delimiter, position, end)
@@ -467,7 +548,7 @@ class _Delimiters:
                 return None
             tail = _DELIMITER_TAIL.match(data, found + len(self.delimiter), end)
             if tail is not None:
-                return found + 1, tail
+                return found + 1, tail.group(1) is not None, tail.end()
             position = found + 1
             self.misses += 1
             if self.misses > 32:
@@ -475,7 +556,203 @@ class _Delimiters:
         m = self.pattern.search(data, position, end)
         if m is None:
             return None
-        return m.start() + 1, m
+        return m.start() + 1, m.group(1) is not None, m.end()
+
+    def octet(self, index: int) -> int:
+        """See `_Finder.octet`."""
+        return self.data[index]
+
+
+# -- parsing a MessageSource --------------------------------------------------------------------
+
+
+def _entity_header(
+    data: bytes, start: int, header_end: int, end: int, message: bool
+) -> tuple[dict[bytes, bytes], int]:
+    """`_Parser.header` once the header block ``data[start:header_end]`` is known."""
+    if header_end >= end:
+        body_start = end
+    elif data[header_end] == 0x0A:
+        body_start = header_end + 1
+    elif data[header_end] == 0x0D and header_end + 1 < end and data[header_end + 1] == 0x0A:
+        body_start = header_end + 2
+    else:
+        body_start = header_end  # a line that is no header field starts the body
+    fields: dict[bytes, bytes] = {}
+    if header_end > start:
+        pattern = _MESSAGE_FIELDS if message else _MIME_FIELDS
+        for m in pattern.finditer(data, start, header_end):
+            name = m.group(1).lower()
+            if name not in fields:
+                fields[name] = m.group(2)
+    return fields, body_start
+
+
+class _SourceParser(_Parser):
+    """A `_Parser` over a `MessageSource`, read a bounded window at a time.
+
+    The windows: a line count reads ``chunk`` octets at a time; a delimiter scan, ``chunk``
+    octets and the overlap of `_SourceDelimiters` (the length of ``\\n--boundary``, plus
+    one); a header block, 64 KiB (or ``chunk``, if smaller), doubled until the block is
+    seen to end, up to `SOURCE_HEADER_LIMIT` plus three octets. Each octet is read about
+    once per scan the bytes path makes over it (a header block up to twice), and no window
+    outlives the scan that read it.
+    """
+
+    __slots__ = ("chunk", "source")
+
+    def __init__(self, source: MessageSource, chunk: int) -> None:
+        super().__init__(b"")
+        self.source = source
+        self.chunk = chunk
+
+    def read(self, start: int, end: int) -> bytes:
+        """Return octets ``[start:end]``, all of them (the callers stay within the size)."""
+        octets = self.source.pread(start, end)
+        if type(octets) is not bytes:
+            octets = bytes(octets)  # a bytearray's field values could not be dict keys
+        if len(octets) != end - start:
+            raise ValueError(f"short read: {len(octets)} of {end - start} octets at {start}")
+        return octets
+
+    def header(self, start: int, end: int, message: bool) -> tuple[dict[bytes, bytes], int]:
+        # The window holds the octet before the entity too, so "^" in the field patterns
+        # sees what it sees in the whole message; and two octets past the limit, where the
+        # line break after the block is.
+        lead = 1 if start > 0 else 0
+        final = min(end, start + SOURCE_HEADER_LIMIT)
+        size = min(self.chunk, _SOURCE_HEADER_READ)
+        while True:
+            limit = min(final, start + size)
+            window = self.read(start - lead, min(end, limit + 2))
+            stop = limit - start + lead
+            match = _HEADER_BLOCK.match(window, lead, stop)
+            header_end = match.end() if match is not None else lead
+            # The pattern judges each line on its own octets: once the line after the block
+            # is whole in the window, the block is what the whole message has.
+            if limit == final or window.find(b"\n", header_end, stop) >= 0:
+                break
+            size *= 2
+        if header_end == stop and limit < end:
+            # The header limit: a block still going at SOURCE_HEADER_LIMIT octets ends at the
+            # start of the line the limit falls in (where the pattern stopped, if the window
+            # cut that line short of its colon), and the rest is body. With bytes, the block
+            # would go on: only a hostile message has such a header.
+            cut = max(lead, window.rfind(b"\n", lead, stop) + 1)
+            fields, body_start = _entity_header(window, lead, cut, cut, message)
+        else:
+            fields, body_start = _entity_header(
+                window, lead, header_end, end - start + lead, message
+            )
+        return fields, start - lead + body_start
+
+    def lines(self, start: int, end: int) -> int:
+        if start >= end:
+            return 0
+        count = 0
+        window = b""
+        for position in range(start, end, self.chunk):
+            window = self.read(position, min(end, position + self.chunk))
+            count += window.count(b"\n")
+        return count if window[-1] == 0x0A else count + 1
+
+    def delimiters(self, delimiter: bytes, end: int) -> _Finder:
+        return _SourceDelimiters(self, delimiter, end)
+
+
+class _SourceDelimiters:
+    """`_Delimiters` over a `MessageSource`: a `_Delimiters` searches one window at a time.
+
+    Windows hold ``chunk`` octets and overlap by the length of ``\\n--boundary`` plus one:
+    a delimiter line the end of a window cuts before its tail can be judged (inside
+    ``\\n--boundary`` or the ``--`` after it) starts in the overlap, and is found in the
+    next window. A tail that runs to the end of a window (transport padding, or a CR, may
+    go on) is followed through the source by `tail`, a chunk at a time, whatever the length
+    of the padding. So the delimiters found are those `_Delimiters` finds in the bytes.
+    """
+
+    __slots__ = ("end", "inner", "parser", "span", "start", "window")
+
+    def __init__(self, parser: _SourceParser, delimiter: bytes, end: int) -> None:
+        self.parser = parser
+        self.end = end
+        self.inner = _Delimiters(b"", delimiter, 0)
+        self.span = parser.chunk + len(self.inner.delimiter) + 1
+        # The current window, ``window`` read at ``start``.
+        self.start = 0
+        self.window = b""
+
+    def first(self, start: int) -> _Found | None:
+        bare = self.inner.delimiter[1:]
+        stop = start + len(bare)
+        if stop <= self.end and self.parser.read(start, stop) == bare:
+            tail = self.tail(stop)
+            if tail is not None:
+                return start, tail[0], tail[1]
+        return self.find(start)
+
+    def find(self, position: int) -> _Found | None:
+        end, inner = self.end, self.inner
+        overlap = len(inner.delimiter) + 1
+        w0, window = self.start, self.window
+        if not w0 <= position <= w0 + len(window):
+            w0, window = position, b""
+        while True:
+            w1 = w0 + len(window)
+            inner.data, inner.end = window, len(window)
+            at = max(0, position - w0)
+            while (found := inner.find(at)) is not None:
+                line, closing, tail_end = found
+                if tail_end < len(window) or w1 == end or window[tail_end - 1] == 0x0A:
+                    return w0 + line, closing, w0 + tail_end
+                # The tail runs to the end of the window: follow it in the source.
+                tail = self.tail(w0 + line - 1 + len(inner.delimiter))
+                if tail is not None:
+                    return w0 + line, tail[0], tail[1]
+                at = line
+            if w1 >= end:
+                return None
+            w0 = max(position, w1 - overlap)
+            window = self.parser.read(w0, min(end, w0 + self.span))
+            self.start, self.window = w0, window
+
+    def tail(self, position: int) -> tuple[bool, int] | None:
+        """Match `_DELIMITER_TAIL` at ``position``, reading on through padding as needed:
+        whether it is a close delimiter's, and where it ends; None if it does not match."""
+        end, read, step = self.end, self.parser.read, self.parser.chunk
+        # A short first read (a tail is a few octets); two octets tell "--" from a mismatch.
+        window = read(position, min(end, position + max(2, min(step, 128))))
+        m = _DELIMITER_TAIL.match(window)
+        if m is None:
+            return None
+        closing = m.group(1) is not None
+        position += m.end()
+        if m.end() < len(window) or position == end or window[m.end() - 1] == 0x0A:
+            return closing, position
+        # The window ends in the padding, or right after a CR.
+        cr = window[m.end() - 1] == 0x0D
+        while not cr:
+            if position == end:
+                return closing, position
+            window = read(position, min(end, position + step))
+            rest = window.lstrip(b" \t")
+            position += len(window) - len(rest)
+            if rest:
+                if rest[0] == 0x0A:
+                    return closing, position + 1
+                if rest[0] != 0x0D:
+                    return None
+                position += 1
+                cr = True
+        if position == end:
+            return closing, position
+        return (closing, position + 1) if read(position, position + 1) == b"\n" else None
+
+    def octet(self, index: int) -> int:
+        at = index - self.start
+        if 0 <= at < len(self.window):
+            return self.window[at]
+        return self.parser.read(index, index + 1)[0]
 
 
 def _text(raw: bytes) -> str:

@@ -159,7 +159,13 @@ class Server:
         max_literal_memory: Octets of literals (APPEND messages, mostly) the server holds
             while receiving them, all connections together (default 512 MiB). A literal
             that would go over is refused before its ``+`` with ``NO [UNAVAILABLE] Too much
-            mail arriving at once; try again later``. None: no limit.
+            mail arriving at once; try again later``. Literals over 1 MiB are received into
+            temporary files (`spool_directory`), not memory, but count here all the same:
+            the limit also bounds that disk space, and a store that keeps bodies in memory
+            or in its database reads them back. None: no limit.
+        spool_directory: Where APPEND messages over 1 MiB are written while they arrive
+            (`imap_server.spool.SpooledMessage`: unlinked files, gone when the command ends
+            or the process dies). Default: the system's temporary directory (``TMPDIR``).
         middleware: The pipeline around each command, outermost first (default:
             `default_middleware()`: `Recovery` and `AuthThrottle`). See
             `imap_server.middleware`.
@@ -191,6 +197,7 @@ class Server:
         max_bad_commands: int | None = 10,
         write_timeout: float | None = 60,
         max_literal_memory: int | None = 512 * 1024 * 1024,
+        spool_directory: str | None = None,
         middleware: Sequence[Middleware] | None = None,
     ) -> None:
         for name, value in (
@@ -241,6 +248,7 @@ class Server:
             raise ValueError("max_literal_memory must be at least 1 (or None for no limit)")
         self.max_literal_memory = max_literal_memory
         self._literal_memory = 0
+        self.spool_directory = spool_directory
         self.middleware: tuple[Middleware, ...] = tuple(
             default_middleware() if middleware is None else middleware
         )

@@ -52,6 +52,7 @@ from imap_wire import Store as StoreCommand
 from . import fetching, listing, search
 from .errors import AuthenticationFailed, CommandFailed
 from .message import UnknownTransferEncoding, parse_message
+from .spool import SpooledMessage
 from .store import (
     Backend,
     FlagChange,
@@ -175,7 +176,7 @@ class Session(abc.ABC):
     async def append(
         self,
         name: str,
-        message: bytes,
+        message: bytes | SpooledMessage,
         *,
         flags: Sequence[str] = (),
         internal_date: _dt.datetime | None = None,
@@ -515,7 +516,7 @@ class StoreSession(Session):
     async def append(
         self,
         name: str,
-        message: bytes,
+        message: bytes | SpooledMessage,
         *,
         flags: Sequence[str] = (),
         internal_date: _dt.datetime | None = None,

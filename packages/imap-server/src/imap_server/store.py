@@ -39,12 +39,13 @@ import abc
 import datetime as _dt
 import enum
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from .message import ParsedMessage
+    from .spool import SpooledMessage
 
 __all__ = [
     "AlreadyExists",
@@ -71,6 +72,7 @@ __all__ = [
     "PasswordAuthenticator",
     "StoreError",
     "StoreUnavailable",
+    "StreamingBody",
     "UnsupportedSpecialUse",
     "User",
     "Want",
@@ -170,6 +172,25 @@ class Body(Protocol):
 
     async def read(self, start: int = 0, end: int | None = None) -> bytes:
         """Return octets ``[start:end]`` (``end`` None: to the end), clamped to the size."""
+        ...
+
+
+@runtime_checkable
+class StreamingBody(Body, Protocol):
+    """A `Body` that can hand out a range of its octets in pieces, from one backend request
+    where the backend can (one streamed GET): optional, for stores that can do better than
+    one `Body.read` per piece.
+
+    The server streams a large FETCH body section (``BODY[]`` of a 100 MB message) through
+    `stream` when the body has it, else through ranged `Body.read` calls, so that it never
+    holds the whole section in memory.
+    """
+
+    def stream(self, start: int, end: int) -> AsyncIterator[bytes]:
+        """Yield octets ``[start:end]`` in order, in pieces of any size (bounded by the
+        store: about a network read each); ``start < end <= size``. Raise `StoreError` if
+        the octets cannot all be read; the server closes an async generator it stops early.
+        """
         ...
 
 
@@ -338,7 +359,7 @@ class Mailbox(abc.ABC):
     @abc.abstractmethod
     async def append(
         self,
-        body: bytes,
+        body: bytes | SpooledMessage,
         *,
         parsed: ParsedMessage,
         flags: frozenset[str] = frozenset(),
@@ -346,6 +367,11 @@ class Mailbox(abc.ABC):
     ) -> AppendResult:
         """Add a message; ``parsed`` is `imap_server.message.parse_message` of ``body``,
         computed once by the server, to keep with it.
+
+        A message over 1 MiB comes as a `imap_server.spool.SpooledMessage`: a temporary file
+        the server removes after this returns. Copy it where it belongs in pieces
+        (``body.chunks()``, ``body.reader()``), or take its octets with
+        ``await body.read()``; ``len(body)`` is the size either way.
 
         ``internal_date`` None means now. The message is visible to every reader once this
         returns, and not before (never half-written).

@@ -20,6 +20,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
+from imap_server.spool import SpooledMessage
+
 __all__ = ["BLOB_STORE_GROUP", "BlobInfo", "BlobStore", "open_blob_store"]
 
 BLOB_STORE_GROUP = "imap_store_pg.blob_stores"
@@ -37,6 +39,10 @@ class BlobInfo:
     last_modified: float | None = None
 
 
+#: Range of each `get` in the default `BlobStore.stream`.
+_STREAM_PIECE = 1024 * 1024
+
+
 class BlobStore(abc.ABC):
     """Message octets by key. Keys are made by the store (UUID hex); a blob is never
     rewritten."""
@@ -45,9 +51,22 @@ class BlobStore(abc.ABC):
     async def put(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key``."""
 
+    async def put_message(self, key: str, body: bytes | SpooledMessage) -> None:
+        """Store an APPENDed message under ``key``. A message over 1 MiB comes as a
+        `imap_server.spool.SpooledMessage` (a temporary file): a blob store that can upload
+        from a file (``body.reader()``, ``body.chunks()``) overrides this so that the message
+        is never held whole. The default reads it into memory and calls `put`."""
+        await self.put(key, await body.read() if isinstance(body, SpooledMessage) else body)
+
     @abc.abstractmethod
     async def get(self, key: str, start: int = 0, end: int | None = None) -> bytes:
         """Return octets ``[start:end]`` of the blob (``end`` None: to its end)."""
+
+    async def stream(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        """Octets ``[start:end]`` of the blob in pieces, for a FETCH of a large body. The
+        default: `get` of 1 MiB ranges; a store that can stream one request overrides it."""
+        for offset in range(start, end, _STREAM_PIECE):
+            yield await self.get(key, offset, min(offset + _STREAM_PIECE, end))
 
     @abc.abstractmethod
     async def delete(self, keys: Sequence[str]) -> None:

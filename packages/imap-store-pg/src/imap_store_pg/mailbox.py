@@ -17,11 +17,12 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from imap_server.message import ParsedMessage
 from imap_server.names import canonical_name, is_inferior, special_use, superiors
+from imap_server.spool import SpooledMessage
 from imap_server.store import (
     AlreadyExists,
     AppendResult,
@@ -269,6 +270,10 @@ class _BlobBody:
             return b""
         return await self._store._blob_get(self._key, start, end)
 
+    def stream(self, start: int, end: int) -> AsyncIterator[bytes]:
+        """Octets ``[start:end]`` in pieces (`BlobStore.stream`: one GET from S3)."""
+        return self._store._blob_stream(self._key, start, end)
+
 
 # -- mailboxes --------------------------------------------------------------------------------
 
@@ -456,7 +461,7 @@ class PgMailbox(Mailbox):
 
     async def append(
         self,
-        body: bytes,
+        body: bytes | SpooledMessage,
         *,
         parsed: ParsedMessage,
         flags: frozenset[str] = frozenset(),
@@ -474,9 +479,13 @@ class PgMailbox(Mailbox):
         offset = internal_date.utcoffset()
         assert offset is not None
         blob_key: str | None = None
+        data: bytes | None = None
         if store._blobs is not None:
             blob_key = uuid.uuid4().hex
-            await store._blob_put(blob_key, bytes(body))
+            await store._blob_put(blob_key, body)
+        else:
+            # Bodies in PostgreSQL: a bytea parameter, so a spooled message is read whole.
+            data = await body.read() if isinstance(body, SpooledMessage) else bytes(body)
         try:
             async with store._conn() as conn:
                 row = await conn.fetchrow(
@@ -488,7 +497,7 @@ class PgMailbox(Mailbox):
                     int(offset.total_seconds()),
                     size,
                     parsed.to_bytes(),
-                    None if blob_key is not None else bytes(body),
+                    data,
                     blob_key,
                     store.quota_bytes,
                 )

@@ -34,6 +34,7 @@ from imap_server.accounts import (
 )
 from imap_server.auth import ScramAuthenticator
 from imap_server.message import ParsedMessage
+from imap_server.spool import SpooledMessage
 from imap_server.store import (
     Backend,
     PasswordAuthenticator,
@@ -291,23 +292,37 @@ class PgStore(
 
     # -- blobs
 
-    async def _blob_put(self, key: str, data: bytes) -> None:
+    async def _blob_put(self, key: str, data: bytes | SpooledMessage) -> None:
         assert self._blobs is not None
         try:
-            await self._blobs.put(key, data)
+            await self._blobs.put_message(key, data)
         except StoreError:
             raise
         except Exception as exc:
             raise StoreUnavailable(f"blob store failed: {type(exc).__name__}") from None
 
-    async def _blob_get(self, key: str, start: int, end: int) -> bytes:
+    def _blob_store(self) -> BlobStore:
         if self._blobs is None:
             # Stored through a blob store by a process configured with one; this one is not.
             raise StoreUnavailable(
                 "this message's body is in a blob store: give every server the same blobs= option"
             )
+        return self._blobs
+
+    async def _blob_get(self, key: str, start: int, end: int) -> bytes:
+        blobs = self._blob_store()
         try:
-            return await self._blobs.get(key, start, end)
+            return await blobs.get(key, start, end)
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreUnavailable(f"blob store failed: {type(exc).__name__}") from None
+
+    async def _blob_stream(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        blobs = self._blob_store()
+        try:
+            async for chunk in blobs.stream(key, start, end):
+                yield chunk
         except StoreError:
             raise
         except Exception as exc:

@@ -13,7 +13,7 @@ botocore's ``before-send`` event: the figure S3 bills and the benchmark reports.
 from __future__ import annotations
 
 import collections
-import io
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 import anyio
 import anyio.to_thread
 
+from imap_server.spool import SpooledMessage
 from imap_server.store import StoreUnavailable
 
 __all__ = ["NotFound", "ObjectInfo", "PreconditionFailed", "S3Client", "S3Config", "parse_s3_url"]
@@ -173,19 +174,45 @@ class S3Client:
         response = await self._run(self._client.put_object, **kwargs)
         return str(response["ETag"])
 
-    async def upload(self, key: str, data: bytes | io.RawIOBase | io.BufferedIOBase) -> None:
-        """Write an object that may be large: in parts above ``multipart_threshold``, reading
-        a file object piece by piece (the whole object is never held at once for a file)."""
-        from boto3.s3.transfer import TransferConfig
-
-        config = TransferConfig(
-            multipart_threshold=self.config.multipart_threshold,
-            multipart_chunksize=self.config.part_size,
-            max_concurrency=4,
-            use_threads=True,
-        )
-        body = io.BytesIO(data) if isinstance(data, bytes | bytearray | memoryview) else data
-        await self._run(self._client.upload_fileobj, body, self.config.bucket, key, Config=config)
+    async def upload(self, key: str, data: bytes | SpooledMessage) -> None:
+        """Write an object that may be large: one PUT below ``multipart_threshold``, else a
+        multipart upload of ``part_size`` parts sent one after the other, each read from
+        ``data`` when its turn comes (a spooled message is never held whole: memory holds
+        one part). A failed multipart upload is aborted, so S3 keeps no parts of it."""
+        size = len(data)
+        if size < self.config.multipart_threshold:
+            body = data if isinstance(data, bytes) else await data.read()
+            await self.put(key, body)
+            return
+        bucket = self.config.bucket
+        created = await self._run(self._client.create_multipart_upload, Bucket=bucket, Key=key)
+        upload_id = created["UploadId"]
+        try:
+            parts: list[dict[str, Any]] = []
+            step = self.config.part_size
+            for number, start in enumerate(range(0, size, step), start=1):
+                if isinstance(data, bytes):
+                    chunk = data[start : start + step]
+                else:
+                    chunk = await data.read(start, start + step)
+                response = await self._run(
+                    self._client.upload_part, Bucket=bucket, Key=key, UploadId=upload_id,
+                    PartNumber=number, Body=chunk,
+                )  # fmt: skip
+                del chunk
+                parts.append({"PartNumber": number, "ETag": response["ETag"]})
+            await self._run(
+                self._client.complete_multipart_upload, Bucket=bucket, Key=key,
+                UploadId=upload_id, MultipartUpload={"Parts": parts},
+            )  # fmt: skip
+        except BaseException:
+            # The upload failed already: report that, not a failure to abort it.
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await self._run(
+                    self._client.abort_multipart_upload, Bucket=bucket, Key=key,
+                    UploadId=upload_id,
+                )  # fmt: skip
+            raise
 
     async def get(self, key: str, start: int = 0, end: int | None = None) -> bytes:
         """Octets ``[start:end]`` of an object (one ranged GET).

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 
+from imap_server.spool import SpooledMessage
 from imap_server.store import StoreError, StoreUnavailable
 from imap_store_pg.blobs import BlobInfo, BlobStore
 
@@ -50,6 +51,10 @@ class S3BlobStore(BlobStore):
     async def put(self, key: str, data: bytes) -> None:
         await self.client.upload(self.object_key(key), data)
 
+    async def put_message(self, key: str, body: bytes | SpooledMessage) -> None:
+        """Upload ``body``; a spooled one part by part from its file (never held whole)."""
+        await self.client.upload(self.object_key(key), body)
+
     async def get(self, key: str, start: int = 0, end: int | None = None) -> bytes:
         """Octets ``[start:end]`` by one (ranged) GET.
 
@@ -64,6 +69,16 @@ class S3BlobStore(BlobStore):
             return await self.client.get(self.object_key(key), start, end)
         except NotFound as exc:
             if str(exc) == "NoSuchBucket":  # a 404 too, but not about the message
+                raise StoreUnavailable("S3 error NoSuchBucket") from None
+            raise StoreError("The message was expunged") from None
+
+    async def stream(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        """Octets ``[start:end]`` in pieces of 1 MiB, from one (ranged) GET."""
+        try:
+            async for chunk in self.client.stream(self.object_key(key), start, end):
+                yield chunk
+        except NotFound as exc:
+            if str(exc) == "NoSuchBucket":
                 raise StoreUnavailable("S3 error NoSuchBucket") from None
             raise StoreError("The message was expunged") from None
 

@@ -19,10 +19,11 @@ import copy
 import datetime as _dt
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from imap_server.names import canonical_name, is_inferior, special_use, superiors
+from imap_server.spool import SpooledMessage
 from imap_server.store import (
     AlreadyExists,
     AppendResult,
@@ -120,6 +121,18 @@ class S3Body:
             if start == 0 and stop == self._size:
                 return await self._store._client.get(self._key)
             return await self._store._client.get(self._key, start, stop)
+        except NotFound:
+            raise StoreError("The message has been expunged") from None
+
+    async def stream(self, start: int, end: int) -> AsyncIterator[bytes]:
+        """Octets ``[start:end]`` in pieces of 1 MiB, from one GET (a FETCH of a large
+        body: never held whole)."""
+        stop: int | None = min(end, self._size)
+        if start == 0 and stop == self._size:
+            stop = None  # the whole object: a plain GET, no Range
+        try:
+            async for chunk in self._store._client.stream(self._key, start, stop):
+                yield chunk
         except NotFound:
             raise StoreError("The message has been expunged") from None
 
@@ -490,7 +503,7 @@ class S3Mailbox(Mailbox):
 
     async def append(
         self,
-        body: bytes,
+        body: bytes | SpooledMessage,
         *,
         parsed: ParsedMessage,
         flags: frozenset[str] = frozenset(),
@@ -507,7 +520,7 @@ class S3Mailbox(Mailbox):
         if store.max_message_size is not None and len(body) > store.max_message_size:
             raise MessageTooBig()
         key = store.body_key()
-        await store._client.upload(key, bytes(body))
+        await store._client.upload(key, body if isinstance(body, SpooledMessage) else bytes(body))
         record = {
             "f": sorted(flags - {_RECENT}),
             "d": internal_date.isoformat(),

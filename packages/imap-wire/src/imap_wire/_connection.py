@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from ._commands import Authenticate, Command, Idle, StartTLS, parse_command_values
-from ._encoding import LiteralMode, LiteralSource, written
+from ._encoding import LiteralMode, LiteralSource, WireWriter, written
 from ._framer import Framer, Line, LiteralAnnounced, LiteralChunk, LiteralStarted, line_tag
 from ._limits import DEFAULT_CLIENT_LIMITS, DEFAULT_SERVER_LIMITS, Limits
 from ._registry import ParseContext, Registry, default_registry
@@ -409,7 +409,26 @@ class ServerConnection(_Base):
         a continuation request while AUTHENTICATE or IDLE runs makes the next client line a
         SASL response or ``DONE``; ``* ENABLED UTF8=ACCEPT`` switches mailbox names to UTF-8;
         a ``PREAUTH`` greeting authenticates; ``BYE`` ends the connection.
+
+        Raises:
+            LocalProtocolError: The response cannot be expressed on the wire, or it holds a
+                `LiteralSource` (a FETCH section the server streams): use `send_parts`.
         """
+        return self._encode(response).getvalue()
+
+    def send_parts(self, response: Response) -> list[bytes | LiteralSource]:
+        """Encode a response like `send`, as parts: byte strings and, for each
+        `LiteralSource` in it (a ``BODY[...]`` section of a `FetchResponse`, say), the source
+        itself, after the bytes that announce it. The server writes the parts in order,
+        streaming exactly ``source.size`` octets in place of each source. Without a source
+        there is one part, the bytes `send` returns.
+
+        Raises:
+            LocalProtocolError: The response cannot be expressed on the wire.
+        """
+        return self._encode(response).pieces()
+
+    def _encode(self, response: Response) -> WireWriter:
         w = written(response, literal_mode=LiteralMode.RESPONSE, utf8=self.utf8)
         if type(response) is StatusResponse:
             self._after_status(response)
@@ -420,7 +439,7 @@ class ServerConnection(_Base):
                 self._continuation_for = self._exchange
         elif isinstance(response, EnabledResponse) and _enables_utf8(response):
             self._set_utf8()
-        return w.getvalue()
+        return w
 
     def _after_status(self, response: StatusResponse) -> None:
         status = response.status

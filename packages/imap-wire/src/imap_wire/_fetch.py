@@ -40,7 +40,14 @@ from typing import Any
 
 from ._bodystructure import BodyStructure, parse_body_structure
 from ._dates import format_date_time, parse_date_time
-from ._encoding import UINT32, UINT63, WireWriter, in_range, sectioned_atom_pattern
+from ._encoding import (
+    UINT32,
+    UINT63,
+    LiteralSource,
+    WireWriter,
+    in_range,
+    sectioned_atom_pattern,
+)
 from ._envelope import Envelope, parse_envelope
 from ._flags import Flag, parse_flag_list
 from ._limits import Limits
@@ -72,8 +79,10 @@ __all__ = [
 _LIMITS = Limits(max_depth=4, max_items=10_000)
 
 #: What a body section holds in a response: the octets, a placeholder for a literal that was
-#: streamed to the application in chunks, or None for ``NIL``.
-SectionData = bytes | StreamedLiteral | None
+#: streamed to the application in chunks, or None for ``NIL``. A server writing a response
+#: may also put a `LiteralSource` there: the encoder announces it and the server streams
+#: its octets (parsing never produces one).
+SectionData = bytes | StreamedLiteral | LiteralSource | None
 
 
 # -- sections -------------------------------------------------------------------------------
@@ -594,11 +603,15 @@ class FetchResponse:
         body: ``BODY``, the non-extensible body structure.
         modseq: ``MODSEQ`` (RFC 7162 section 3.1.4).
         sections: ``BODY[<section>]<<origin>>`` items: the octets, a `StreamedLiteral`
-            placeholder, or None for NIL.
+            placeholder, or None for NIL. When writing, a `LiteralSource` instead: the
+            encoding holds its announcement and a placeholder (`WireWriter.pieces`), and
+            the writer streams its octets (which must hold no NUL).
         binary: ``BINARY[<part>]<<origin>>`` items, likewise (a literal8 arrives as
-            `Literal8`, which compares equal to `bytes`).
+            `Literal8`, which compares equal to `bytes`; a `LiteralSource` is written as
+            a literal8 when its ``binary`` is set).
         binary_sizes: ``BINARY.SIZE[<part>]`` items, by part.
-        rfc822: ``RFC822`` (RFC 3501), None when absent or NIL.
+        rfc822: ``RFC822`` (RFC 3501), None when absent or NIL (like ``sections``: a
+            `LiteralSource` when writing a streamed one, as for the two below).
         rfc822_header: ``RFC822.HEADER`` (RFC 3501).
         rfc822_text: ``RFC822.TEXT`` (RFC 3501).
         extra: Other items by name (upper-case up to ``[``): the registered parser's result,
@@ -619,9 +632,9 @@ class FetchResponse:
     sections: Mapping[BodySectionKey, SectionData] = field(default_factory=_no_items)
     binary: Mapping[BinarySectionKey, SectionData] = field(default_factory=_no_items)
     binary_sizes: Mapping[tuple[int, ...], int] = field(default_factory=_no_items)
-    rfc822: bytes | StreamedLiteral | None = None
-    rfc822_header: bytes | StreamedLiteral | None = None
-    rfc822_text: bytes | StreamedLiteral | None = None
+    rfc822: SectionData = None
+    rfc822_header: SectionData = None
+    rfc822_text: SectionData = None
     extra: Mapping[str, object] = field(default_factory=_no_items)
 
     # -- accessors --------------------------------------------------------------------------
@@ -671,7 +684,8 @@ class FetchResponse:
 
         Raises:
             LocalProtocolError: No item at all, a value that cannot be sent (a streamed
-                literal, NUL octets in BODY data, a number out of range).
+                literal, NUL octets in BODY data, a binary `LiteralSource` in BODY data, a
+                number out of range).
         """
         if not 1 <= self.seq <= UINT32:
             raise LocalProtocolError(f"message sequence number out of range: {self.seq}")
@@ -765,6 +779,10 @@ def _write_body_data(w: WireWriter, data: SectionData, *, binary: bool) -> None:
         w.nil()
     elif isinstance(data, StreamedLiteral):
         raise LocalProtocolError("a streamed literal cannot be written back; send its octets")
+    elif isinstance(data, LiteralSource):
+        if data.binary and not binary:
+            raise LocalProtocolError("BODY data cannot be a literal8 (use BINARY)")
+        w.literal_source(data)
     elif binary:
         # literal8 only when needed (RFC 9051 section 7.5.2: 8-bit data without NUL is sent
         # as a plain string).

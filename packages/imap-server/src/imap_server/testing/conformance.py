@@ -34,6 +34,7 @@ import anyio
 import pytest
 
 from imap_server.message import ParsedMessage, parse_message
+from imap_server.spool import SpooledMessage
 from imap_server.store import (
     AlreadyExists,
     AppendResult,
@@ -179,6 +180,9 @@ class StoreConformance:
 
     #: Messages in the large-mailbox test.
     large_mailbox_size: ClassVar[int] = 5_000
+    #: Size of the message `test_append_spooled` appends as a `SpooledMessage` (a store
+    #: that uploads in parts may want it above its part size).
+    spooled_message_size: ClassVar[int] = 3 * 1024 * 1024
     #: The account the ``user`` fixture creates.
     user_name: ClassVar[str] = "alice"
     password: ClassVar[str] = "correct horse battery staple"
@@ -612,6 +616,21 @@ class StoreConformance:
         assert message.modseq == result.modseq
         assert message.internal_date == DATE
         assert message.size == len(sample_message(1))
+
+    async def test_append_spooled(self, inbox: Mailbox) -> None:
+        # Over 1 MiB, the server hands the store a temporary file, removed once append
+        # returns: the store must have copied it by then.
+        line = b"a spooled message, read back in full and by range\r\n"
+        data = sample_message(7, text=line * (self.spooled_message_size // len(line)))
+        spooled = SpooledMessage.from_bytes(data)
+        with spooled:
+            result = await inbox.append(spooled, parsed=_parsed(data), internal_date=DATE)
+        [message] = await inbox.fetch([result.uid], Want.BODY | Want.STRUCTURE)
+        assert message.size == len(data)
+        assert message.parsed == _parsed(data)
+        assert message.body is not None
+        assert await message.body.read() == data
+        assert await message.body.read(len(data) - 100, len(data)) == data[-100:]
 
     async def test_append_default_date(self, inbox: Mailbox) -> None:
         start = _dt.datetime.now(_dt.UTC).replace(microsecond=0)
