@@ -298,6 +298,31 @@ def test_append_status_select_examine_fetch(imap: imaplib.IMAP4, box: str) -> No
     assert headers.count(b"Subject: ") == 2
 
 
+def test_large_message_both_ways(imap: imaplib.IMAP4, box: str) -> None:
+    """6 MB: the server spools the APPEND to a file, parses it there, and streams the FETCH
+    sections over 256 KiB (BODY[], the attachment part) instead of building them."""
+    attachment = b"".join(b"%075d\r\n" % n for n in range(80_000))  # 6.1 MB of 77-octet lines
+    big = (
+        b"From: Ann Example <ann@example.com>\r\nTo: bob@example.org\r\nSubject: Big\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BIG\r\n\r\n"
+        b"--BIG\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+        b"--BIG\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + attachment + b"--BIG--\r\n"
+    )
+    ok(imap.append(box, None, None, big))
+    assert ok(imap.select(box)) == [b"1"]
+    fetched = ok(imap.fetch("1", "(RFC822.SIZE BODYSTRUCTURE BODY.PEEK[])"))
+    line, literal = fetched[0]
+    assert literal == big
+    assert f"RFC822.SIZE {len(big)}".encode() in line
+    # The line break before a delimiter belongs to the delimiter (RFC 2046 section 5.1.1).
+    part = attachment[:-2]
+    assert re.search(rb'"APPLICATION" "OCTET-STREAM" NIL NIL NIL "BASE64" %d' % len(part),
+                     line, re.IGNORECASE)  # fmt: skip
+    assert ok(imap.fetch("1", "(BODY.PEEK[2])"))[0][1] == part
+    assert ok(imap.fetch("1", "(BODY.PEEK[]<100.50>)"))[0][1] == big[100:150]
+
+
 def test_search(imap: imaplib.IMAP4, box: str) -> None:
     m = imap
     ok(m.append(box, r"(\Seen)", None, message("Lunch on Friday", "Let us meet.\r\n")))
