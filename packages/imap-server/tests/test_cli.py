@@ -1,15 +1,15 @@
 """Tests of the ``imap-server`` command, `imap_server.stores` and the demo's sample mail.
 
-The end-to-end tests run ``python -m imap_server`` in a child process on port 0, read the bound
-port from the ``listening on`` line it prints to stderr, and talk to it with the stdlib
-``imaplib`` (a client that is not ours). Every child is killed on the way out, pass or fail.
+The end-to-end tests run ``python -m imap_server`` in a child process on port 0
+(`imap_server.testing.process.ServerProcess`), read the bound port from the ``listening on``
+line it prints to stderr, and talk to it with the stdlib ``imaplib`` (a client that is not
+ours). Every child is stopped on the way out, pass or fail.
 Argument and startup errors run `imap_server.cli.main` in this process, which is quicker.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import email
 import email.header
@@ -24,12 +24,11 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import anyio
 import pytest
@@ -37,111 +36,31 @@ import pytest
 from imap_server import cli, demo, stores
 from imap_server.memory import MemoryStore
 from imap_server.store import Backend
+from imap_server.testing.process import ServerProcess
 
 START_TIMEOUT = 15.0  # seconds for a child to accept connections
 STOP_TIMEOUT = 5.0  # seconds for a child to exit after SIGINT / SIGTERM
-_LISTENING = re.compile(r"^imap-server: listening on (\S+):(\d+) \(([^)]*)\)$")
 
 
 # -- a server in a child process ----------------------------------------------------------------
 
 
-class ServerProcess:
-    """``python -m imap_server ARGS`` with its stdout and stderr collected line by line."""
-
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "imap_server", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-        )
-        self.stdout: list[str] = []
-        self.stderr: list[str] = []
-        self._changed = threading.Condition()
-        # Reader threads: the pipes must be drained while the child runs, and a thread per
-        # pipe is the portable way to wait for a line with a timeout.
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        self._readers = [
-            threading.Thread(target=self._read, args=(self.proc.stdout, self.stdout), daemon=True),
-            threading.Thread(target=self._read, args=(self.proc.stderr, self.stderr), daemon=True),
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    def _read(self, pipe: IO[str], lines: list[str]) -> None:
-        for line in pipe:
-            with self._changed:
-                lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()
-
-    def output(self) -> str:
-        with self._changed:
-            return "\n".join(["--- stdout", *self.stdout, "--- stderr", *self.stderr])
-
-    def wait_for(
-        self, ready: Callable[[], bool], what: str, timeout: float = START_TIMEOUT
-    ) -> None:
-        """Wait until ``ready()`` holds; fail with the child's output if it exits first."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not ready():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    pytest.fail(f"no {what} after {timeout} s:\n{self.output()}")
-                if self.proc.poll() is not None and not any(r.is_alive() for r in self._readers):
-                    pytest.fail(f"exited ({self.proc.returncode}) before {what}:\n{self.output()}")
-                self._changed.wait(min(remaining, 0.1))
-
-    def listening(self, count: int = 1) -> list[tuple[str, int, str]]:
-        """Wait for ``count`` listening lines; return (host, port, kind) of each."""
-
-        def found() -> list[tuple[str, int, str]]:
-            matches = (_LISTENING.match(line) for line in self.stderr)
-            return [(m[1], int(m[2]), m[3]) for m in matches if m]
-
-        self.wait_for(lambda: len(found()) >= count, f"{count} listening line(s)")
-        return found()
-
-    def stop(self, signum: signal.Signals) -> tuple[int, float]:
-        """Send ``signum``; return the exit code and how long the child took to exit."""
-        started = time.monotonic()
-        self.proc.send_signal(signum)
-        try:
-            code = self.proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"still running {STOP_TIMEOUT} s after {signum.name}:\n{self.output()}")
-        for reader in self._readers:
-            reader.join(STOP_TIMEOUT)
-        return code, time.monotonic() - started
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        for reader in self._readers:
-            reader.join(STOP_TIMEOUT)
-        for pipe in (self.proc.stdout, self.proc.stderr):
-            if pipe is not None:
-                pipe.close()
+def running(log_dir: Path, *args: str) -> ServerProcess:
+    """``python -m imap_server ARGS``, its output in files in ``log_dir`` (a context manager)."""
+    return ServerProcess(
+        *args, log_dir=log_dir, start_timeout=START_TIMEOUT, stop_timeout=STOP_TIMEOUT
+    )
 
 
-@contextlib.contextmanager
-def running(*args: str) -> Iterator[ServerProcess]:
-    server = ServerProcess(*args)
-    try:
-        yield server
-    finally:
-        server.close()
+def stdout_lines(server: ServerProcess) -> list[str]:
+    return server.stdout_text().splitlines()
 
 
 def assert_clean_exit(server: ServerProcess, signum: signal.Signals) -> None:
-    code, seconds = server.stop(signum)
-    output = server.output()
+    started = time.monotonic()
+    code = server.stop(signum)  # fails if the child still runs STOP_TIMEOUT s later
+    seconds = time.monotonic() - started
+    output = server.log_tail(None)
     assert code == 0, output
     assert seconds < STOP_TIMEOUT
     assert "Traceback" not in output
@@ -215,12 +134,12 @@ def _message_id(raw: bytes) -> str:
     return str(email.message_from_bytes(raw)["Message-ID"])
 
 
-def test_demo_serves_the_sample_mail_to_imaplib() -> None:
-    with running("demo", "--listen", "127.0.0.1:0") as server:
+def test_demo_serves_the_sample_mail_to_imaplib(tmp_path: Path) -> None:
+    with running(tmp_path, "demo", "--listen", "127.0.0.1:0") as server:
         [(host, port, kind)] = server.listening()
         assert (host, kind) == ("127.0.0.1", "plain")
-        server.wait_for(lambda: any("Stop the server" in s for s in server.stdout), "instructions")
-        instructions = "\n".join(server.stdout)
+        server.wait_for(lambda: "Stop the server" in server.stdout_text(), "instructions")
+        instructions = "\n".join(stdout_lines(server))
         assert f"port:      {port}" in instructions
         assert "username:  demo" in instructions and "password:  demo" in instructions
 
@@ -262,7 +181,7 @@ def test_demo_serves_the_sample_mail_to_imaplib() -> None:
             assert client.select("Sent")[1] == [b"1"]
 
         # The Python one-liner the demo prints works as printed.
-        [line] = [s.strip() for s in server.stdout if s.strip().startswith("python -c")]
+        [line] = [s.strip() for s in stdout_lines(server) if s.strip().startswith("python -c")]
         command = [sys.executable, *shlex.split(line)[1:]]
         result = subprocess.run(command, capture_output=True, text=True, timeout=10)
         assert result.returncode == 0, result.stderr
@@ -274,12 +193,12 @@ def test_demo_serves_the_sample_mail_to_imaplib() -> None:
 # -- end to end: serve --------------------------------------------------------------------------
 
 
-def test_serve_users_and_sigterm() -> None:
+def test_serve_users_and_sigterm(tmp_path: Path) -> None:
     listen = ["--listen", "127.0.0.1:0"]
     if ipv6_loopback():
         listen += ["--listen", "[::1]:0"]
     users = ["--user", "alice:secret", "--user", "bob:pa:ss"]
-    with running("serve", *listen, *users, "--log-level", "debug") as server:
+    with running(tmp_path, "serve", *listen, *users, "--log-level", "debug") as server:
         found = server.listening(len(listen) // 2)
         assert all(kind == "plain" for _, _, kind in found)
         for host, port, _ in found:
@@ -297,11 +216,11 @@ def test_serve_users_and_sigterm() -> None:
         with imaplib.IMAP4("127.0.0.1", port) as client, pytest.raises(imaplib.IMAP4.error):
             client.login("alice", "wrong")
         assert_clean_exit(server, signal.SIGTERM)
-    assert "added user alice" in server.output()
+    assert "added user alice" in server.log_tail(None)
 
 
-def test_sigint_with_a_client_connected() -> None:
-    with running("serve", "--listen", "127.0.0.1:0", "--user", "u:p") as server:
+def test_sigint_with_a_client_connected(tmp_path: Path) -> None:
+    with running(tmp_path, "serve", "--listen", "127.0.0.1:0", "--user", "u:p") as server:
         [(_, port, _)] = server.listening()
         client = imaplib.IMAP4("127.0.0.1", port)
         try:
@@ -313,8 +232,9 @@ def test_sigint_with_a_client_connected() -> None:
             client.shutdown()
 
 
-def test_implicit_tls_and_starttls(certificate: Certificate) -> None:
+def test_implicit_tls_and_starttls(tmp_path: Path, certificate: Certificate) -> None:
     with running(
+        tmp_path,
         "serve",
         "--listen", "127.0.0.1:0",
         "--tls-listen", "127.0.0.1:0",
@@ -348,18 +268,18 @@ def test_implicit_tls_and_starttls(certificate: Certificate) -> None:
         assert_clean_exit(server, signal.SIGTERM)
 
 
-def test_port_in_use_is_one_line_and_exit_2() -> None:
+def test_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with running("serve", "--listen", f"127.0.0.1:{port}") as server:
+        with running(tmp_path, "serve", "--listen", f"127.0.0.1:{port}") as server:
             code = server.proc.wait(START_TIMEOUT)
             server.close()
-    assert code == 2, server.output()
+    assert code == 2, server.log_tail(None)
     error = f"imap-server: error: cannot listen on 127.0.0.1:{port}: Address already in use"
-    assert server.stderr[-1] == error
-    assert "Traceback" not in server.output()
+    assert server.log_text().splitlines()[-1] == error
+    assert "Traceback" not in server.log_tail(None)
 
 
 # -- argument and startup errors (in process) ---------------------------------------------------

@@ -16,9 +16,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -36,10 +33,10 @@ from imap_server.middleware import (
     Recovery,
 )
 from imap_server.server import Server
+from imap_server.testing.process import ServerProcess
 from imap_wire import DEFAULT_SERVER_LIMITS
 
 START_TIMEOUT = 15.0
-_LISTENING = re.compile(r"^imap-server: listening on (\S+):(\d+) \(([^)]*)\)$", re.MULTILINE)
 
 
 def options(*argv: str) -> cli.ServerOptions:
@@ -384,44 +381,10 @@ def test_tls_min_version_sets_the_context(certificate: Certificate) -> None:
 # -- end to end ---------------------------------------------------------------------------------
 
 
-@dataclass
-class Child:
-    proc: subprocess.Popen[str]
-    stderr_path: Path
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
-
-    def port(self, kind: str = "plain") -> int:
-        """The port of the first listener of this kind (``plain``, ``TLS``)."""
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            for match in _LISTENING.finditer(self.stderr()):
-                if match[3] == kind:
-                    return int(match[2])
-            if self.proc.poll() is not None:
-                pytest.fail(f"exited ({self.proc.returncode}):\n{self.stderr()}")
-            time.sleep(0.05)
-        pytest.fail(f"not listening after {START_TIMEOUT} s:\n{self.stderr()}")
-
-
-@contextlib.contextmanager
-def serving(tmp_path: Path, *args: str) -> Iterator[Child]:
-    stderr_path = tmp_path / "stderr.txt"
-    with stderr_path.open("w", encoding="utf-8") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "imap_server", "serve", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            text=True,
-        )
-    try:
-        yield Child(proc, stderr_path)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
+def serving(log_dir: Path, *args: str) -> ServerProcess:
+    """``python -m imap_server serve ARGS``, its output in files in ``log_dir`` (a context
+    manager)."""
+    return ServerProcess("serve", *args, log_dir=log_dir, start_timeout=START_TIMEOUT)
 
 
 class Raw:
@@ -461,7 +424,7 @@ def test_limits_and_plaintext_in_a_real_process(tmp_path: Path) -> None:
         "--plaintext-auth", "never",
         "--autologout", "60",
     ) as child:  # fmt: skip
-        port = child.port()
+        port = child.port_of("plain")
 
         client = Raw(port)
         try:
@@ -482,9 +445,8 @@ def test_limits_and_plaintext_in_a_real_process(tmp_path: Path) -> None:
         finally:
             client.close()
 
-        child.proc.terminate()
-        assert child.proc.wait(10) == 0
-    err = child.stderr()
+        assert child.stop(timeout=10) == 0
+    err = child.log_text()
     assert "--autologout 60 is below the 30 minutes" in err
     # CommandLog is on by default, at INFO.
     assert re.search(r"INFO imap_server\.commands: 127\.0\.0\.1 - a2 NOOP OK", err), err
@@ -495,20 +457,19 @@ def test_rate_limit_in_a_real_process(tmp_path: Path) -> None:
     with serving(tmp_path, "--listen", "127.0.0.1:0", "--rate-limit", "0.1") as child:
         # --rate-limit 0.1: one command saved up, the next would wait 10 s, more than the
         # 2 s RateLimit waits: refused.
-        client = Raw(child.port())
+        client = Raw(child.port_of("plain"))
         try:
             client.send(b"r1 NOOP\r\nr2 NOOP\r\n")
             assert client.tagged(b"r1").startswith(b"r1 OK")
             assert client.tagged(b"r2") == b"r2 NO [LIMIT] Too many commands; slow down\r\n"
         finally:
             client.close()
-        child.proc.terminate()
-        assert child.proc.wait(10) == 0
+        assert child.stop(timeout=10) == 0
 
 
 def test_default_rate_allows_a_burst(tmp_path: Path) -> None:
     with serving(tmp_path, "--listen", "127.0.0.1:0", "--no-command-log") as child:
-        client = Raw(child.port())
+        client = Raw(child.port_of("plain"))
         try:
             # A burst well within the default rates: every command runs.
             client.send(b"".join(b"r%d NOOP\r\n" % i for i in range(20)))
@@ -516,9 +477,8 @@ def test_default_rate_allows_a_burst(tmp_path: Path) -> None:
                 assert client.tagged(b"r%d" % i).startswith(b"r%d OK" % i)
         finally:
             client.close()
-        child.proc.terminate()
-        assert child.proc.wait(10) == 0
-    err = child.stderr()
+        assert child.stop(timeout=10) == 0
+    err = child.log_text()
     assert "imap_server.commands" not in err
     assert "autologout" not in err
 
@@ -533,7 +493,7 @@ def test_tls_min_version_refuses_older_clients(tmp_path: Path, certificate: Cert
         "--tls-min-version", "1.3",
         "--user", "u:p",
     ) as child:  # fmt: skip
-        port = child.port("TLS")
+        port = child.port_of("TLS")
         old = certificate.client_context()
         old.maximum_version = ssl.TLSVersion.TLSv1_2
         with pytest.raises(ssl.SSLError):
@@ -545,6 +505,5 @@ def test_tls_min_version_refuses_older_clients(tmp_path: Path, certificate: Cert
             assert isinstance(client.sock, ssl.SSLSocket)
             assert client.sock.version() == "TLSv1.3"
             assert client.login("u", "p")[0] == "OK"
-        child.proc.terminate()
-        assert child.proc.wait(10) == 0
-    assert "Traceback" not in child.stderr()
+        assert child.stop(timeout=10) == 0
+    assert "Traceback" not in child.log_text()

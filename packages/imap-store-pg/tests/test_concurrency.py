@@ -12,34 +12,33 @@ messages of a mailbox share a MODSEQ (every change here touches one message per 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import random
 import re
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
+from imap_server.testing.process import (
+    RawClient,
+    Response,
+    ServerProcess,
+    flags_of,
+    parse_numbered,
+    uid_of,
+)
 from imap_store_pg import PgStore
 from imap_store_pg.testing import fresh_database
 
 USER, PASSWORD = "alice", "secret"
-START_TIMEOUT = 30.0  # seconds for a child to accept connections
-STOP_TIMEOUT = 10.0  # seconds for a child to exit after SIGTERM
 TIMEOUT = 30.0  # bound on any wait for a server's answer (keeps a broken server from hanging)
 SESSIONS_PER_PROCESS = 10
 STEPS = 40  # operations per session
 MAILBOXES = ("INBOX", "Shared1", "Shared2")
-_LISTENING = re.compile(r"^imap-server: listening on (\S+):(\d+) \(([^)]*)\)$")
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------
@@ -68,199 +67,24 @@ def db_url(pg_dsn: str) -> str:
     return anyio.run(_prepare, pg_dsn)
 
 
-# -- a server in a child process ---------------------------------------------------------------
+# -- a client that keeps the numbering ---------------------------------------------------------
 
 
-class ServerProcess:
-    """``python -m imap_server serve --store URL`` with its output collected line by line."""
-
-    def __init__(self, url: str, *extra: str) -> None:
-        argv = [sys.executable, "-m", "imap_server", "serve", "--store", url]
-        argv += ["--listen", "127.0.0.1:0", "--max-connections-per-address", "0"]
-        argv += ["--rate-limit", "0", "--rate-limit-per-address", "0", *extra]
-        self.proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-        )
-        self.stdout: list[str] = []
-        self.stderr: list[str] = []
-        self._changed = threading.Condition()
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        self._readers = [
-            threading.Thread(target=self._read, args=(self.proc.stdout, self.stdout), daemon=True),
-            threading.Thread(target=self._read, args=(self.proc.stderr, self.stderr), daemon=True),
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    def _read(self, pipe: IO[str], lines: list[str]) -> None:
-        for line in pipe:
-            with self._changed:
-                lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()
-
-    def output(self) -> str:
-        with self._changed:
-            return "\n".join(["--- stdout", *self.stdout, "--- stderr", *self.stderr[-200:]])
-
-    def port(self) -> int:
-        """Wait for the ``listening on`` line; return the port."""
-        deadline = time.monotonic() + START_TIMEOUT
-        with self._changed:
-            while True:
-                for line in self.stderr:
-                    if m := _LISTENING.match(line):
-                        return int(m[2])
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    pytest.fail(f"not listening after {START_TIMEOUT} s:\n{self.output()}")
-                if self.proc.poll() is not None and not any(r.is_alive() for r in self._readers):
-                    pytest.fail(
-                        f"exited ({self.proc.returncode}) before listening:\n{self.output()}"
-                    )
-                self._changed.wait(min(remaining, 0.1))
-
-    def kill(self) -> None:
-        """SIGKILL: no clean-up of any kind in the child."""
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def close(self) -> None:
-        """SIGTERM, then SIGKILL if it lingers; wait for it and its output."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.proc.wait()
-        for reader in self._readers:
-            reader.join(STOP_TIMEOUT)
-        for pipe in (self.proc.stdout, self.proc.stderr):
-            if pipe is not None:
-                pipe.close()
-
-
-@contextlib.contextmanager
-def serving(url: str, *extra: str) -> Iterator[ServerProcess]:
-    server = ServerProcess(url, *extra)
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-# -- a blocking IMAP client --------------------------------------------------------------------
-
-_LITERAL_AT_END = re.compile(rb"\{(\d+)\+?\}$")
-_NUMBERED = re.compile(r"^\* (\d+) (EXISTS|EXPUNGE|FETCH)\b ?(.*)$")
-_UID = re.compile(r"[( ]UID (\d+)")
-_FLAGS = re.compile(r"[( ]FLAGS \(([^)]*)\)")
-_APPENDUID = re.compile(r"\[APPENDUID \d+ (\d+)\]")
-
-
-@dataclass
-class Response:
-    """One response: its text with each literal's data left out (the ``{n}`` stays), and the
-    literals' data in order."""
-
-    text: str
-    literals: list[bytes] = field(default_factory=list)
-
-
-@dataclass
-class Reply:
-    untagged: list[Response]
-    tagged: str
-
-    @property
-    def status(self) -> str:
-        return self.tagged.split(" ", 2)[1]
-
-    def numbered(self, kind: str) -> list[Response]:
-        return [r for r in self.untagged if (m := _NUMBERED.match(r.text)) and m[2] == kind]
-
-
-def flags_of(text: str) -> set[str] | None:
-    m = _FLAGS.search(text)
-    return None if m is None else {f for f in m[1].split() if f != "\\Recent"}
-
-
-class Imap:
+class Session(RawClient):
     """One IMAP connection, logged in as ``alice``, with a client's numbering of the selected
     mailbox: ``seq[n - 1]`` is the UID of message n (None while only an EXISTS told of it).
     Every EXISTS / EXPUNGE / FETCH is checked against it as it arrives."""
 
     def __init__(self, port: int, name: str) -> None:
-        self.name = name
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-        self.buffer = bytearray()
-        self.transcript: list[str] = []
-        self._tags = 0
         self.seq: list[int | None] = []
         self.expunges = 0
-        greeting = self.read()
-        assert greeting.text.startswith("* OK"), greeting
-        self.ok(f"LOGIN {USER} {PASSWORD}")
+        super().__init__("127.0.0.1", port, name=name, timeout=TIMEOUT, login=(USER, PASSWORD))
 
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.sendall(b"Z LOGOUT\r\n")
-        self.sock.close()
-
-    def fail(self, text: str) -> AssertionError:
-        tail = "\n".join(self.transcript[-30:])
-        return AssertionError(f"{self.name}: {text}\n--- last lines ---\n{tail}")
-
-    def _fill(self, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError
-        self.sock.settimeout(remaining)
-        data = self.sock.recv(65536)  # TimeoutError (socket.timeout) when nothing came
-        if not data:
-            raise self.fail("connection closed by the server")
-        self.buffer += data
-
-    def _line(self, deadline: float) -> bytes:
-        while (end := self.buffer.find(b"\r\n")) < 0:
-            self._fill(deadline)
-        line = bytes(self.buffer[:end])
-        del self.buffer[: end + 2]
-        return line
-
-    def read(self, timeout: float = TIMEOUT) -> Response:
-        """The next response; TimeoutError if none is complete within ``timeout``."""
-        deadline = time.monotonic() + timeout
-        parts: list[bytes] = []
-        literals: list[bytes] = []
-        line = self._line(deadline)
-        while (m := _LITERAL_AT_END.search(line)) is not None:
-            size = int(m[1])
-            while len(self.buffer) < size:
-                self._fill(deadline)
-            literals.append(bytes(self.buffer[:size]))
-            del self.buffer[:size]
-            parts.append(line)
-            line = self._line(deadline)
-        parts.append(line)
-        response = Response(b"".join(parts).decode("utf-8", "replace"), literals)
-        self.transcript.append("S: " + response.text)
-        self.observe(response.text)
-        return response
-
-    def observe(self, text: str) -> None:
-        m = _NUMBERED.match(text)
-        if m is None:
+    def received(self, response: Response) -> None:
+        numbered = parse_numbered(response.text)
+        if numbered is None:
             return
-        n, kind = int(m[1]), m[2]
+        n, kind, rest = numbered
         if kind == "EXISTS":
             if n < len(self.seq):
                 raise self.fail(f"EXISTS {n} would shrink the mailbox of {len(self.seq)}")
@@ -272,8 +96,7 @@ class Imap:
             del self.seq[n - 1]
             self.expunges += 1
             return
-        if (uid_match := _UID.search(m[3])) is not None:
-            uid = int(uid_match[1])
+        if (uid := uid_of(rest)) is not None:
             if self.seq[n - 1] not in (None, uid):
                 raise self.fail(f"message {n} is UID {self.seq[n - 1]}, FETCH says UID {uid}")
             self.seq[n - 1] = uid
@@ -281,90 +104,10 @@ class Imap:
             if known != sorted(set(known)):
                 raise self.fail(f"UIDs not ascending in sequence order: {self.seq}")
 
-    def send(self, data: bytes) -> None:
-        self.transcript.append("C: " + data[:200].decode("utf-8", "replace").rstrip("\r\n"))
-        self.sock.sendall(data)
-
-    def command(self, text: str, literal: bytes | None = None) -> Reply:
-        """Run a command; ``literal`` follows the line (announce it with ``{n+}``)."""
-        self._tags += 1
-        tag = f"{self.name}{self._tags}"
-        data = f"{tag} {text}\r\n".encode()
-        if literal is not None:
-            data += literal + b"\r\n"
-        self.send(data)
-        return self.reply(tag)
-
-    def reply(self, tag: str) -> Reply:
-        untagged: list[Response] = []
-        while True:
-            response = self.read()
-            if response.text.startswith(tag + " "):
-                return Reply(untagged, response.text)
-            untagged.append(response)
-
-    def ok(self, text: str, literal: bytes | None = None) -> Reply:
-        reply = self.command(text, literal)
-        if reply.status != "OK":
-            raise self.fail(f"{text!r} answered {reply.tagged!r}")
-        return reply
-
-    def append(self, body: bytes, mailbox: str = "INBOX", flags: str = "") -> int:
-        reply = self.ok(f"APPEND {mailbox} ({flags}) {{{len(body)}+}}", body)
-        m = _APPENDUID.search(reply.tagged)
-        assert m is not None, reply
-        return int(m[1])
-
     def select(self, mailbox: str = "INBOX") -> int:
         """SELECT; return the EXISTS count."""
         self.seq = []
-        reply = self.ok(f"SELECT {mailbox}")
-        [exists] = [int(m[1]) for r in reply.untagged if (m := _NUMBERED.match(r.text))]
-        return exists
-
-    def messages(self) -> dict[int, tuple[set[str], bytes]]:
-        """``UID FETCH 1:* (FLAGS BODY.PEEK[])`` of the selected mailbox: UID -> flags, body."""
-        out: dict[int, tuple[set[str], bytes]] = {}
-        for r in self.ok("UID FETCH 1:* (FLAGS BODY.PEEK[])").numbered("FETCH"):
-            uid, flags = _UID.search(r.text), flags_of(r.text)
-            assert uid is not None and flags is not None and len(r.literals) == 1, r
-            out[int(uid[1])] = (flags, r.literals[0])
-        return out
-
-    def status(self, mailbox: str = "INBOX") -> dict[str, int]:
-        reply = self.ok(f"STATUS {mailbox} (MESSAGES UIDNEXT UNSEEN)")
-        [line] = [r.text for r in reply.untagged if r.text.startswith("* STATUS")]
-        items = line[line.rindex("(") + 1 : -1].split()
-        return {k: int(v) for k, v in zip(items[::2], items[1::2], strict=True)}
-
-    def idle(self) -> str:
-        """Start IDLE; return its tag once the ``+`` came."""
-        self._tags += 1
-        tag = f"{self.name}{self._tags}"
-        self.send(f"{tag} IDLE\r\n".encode())
-        while not self.read().text.startswith("+"):
-            pass
-        return tag
-
-    def expect(self, what: str, matches: Callable[[str], bool], within: float) -> str:
-        """Read responses until one ``matches``; fail if none does within ``within`` seconds."""
-        deadline = time.monotonic() + within
-        while True:
-            try:
-                response = self.read(deadline - time.monotonic())
-            except TimeoutError:
-                raise self.fail(f"no {what} within {within} s") from None
-            if matches(response.text):
-                return response.text
-
-
-@contextlib.contextmanager
-def connect(port: int, name: str) -> Iterator[Imap]:
-    client = Imap(port, name)
-    try:
-        yield client
-    finally:
-        client.close()
+        return super().select(mailbox)
 
 
 # -- the database's own consistency -----------------------------------------------------------
@@ -480,7 +223,7 @@ def message_id(header: bytes) -> str:
     return m[1]
 
 
-def search(client: Imap, criteria: str) -> list[int]:
+def search(client: Session, criteria: str) -> list[int]:
     reply = client.ok(f"UID SEARCH {criteria}")
     [found] = [m[1].split() for r in reply.untagged if (m := _SEARCH.match(r.text))]
     return [int(u) for u in found]
@@ -507,7 +250,7 @@ def run_session(
 ) -> None:
     rng = random.Random(number)
     try:
-        with connect(port, f"s{number}-") as client:
+        with Session(port, f"s{number}-") as client:
             start.wait(TIMEOUT)
             selected: str | None = None
             for step in range(STEPS):
@@ -555,9 +298,9 @@ def run_session(
                 client.ok("NOOP")
                 fetched = client.ok("UID FETCH 1:* (UID)").numbered("FETCH")
                 by_number = {
-                    int(n[1]): int(u[1])
+                    n[0]: u
                     for r in fetched
-                    if (n := _NUMBERED.match(r.text)) and (u := _UID.search(r.text))
+                    if (n := parse_numbered(r.text)) and (u := uid_of(r.text)) is not None
                 }
                 uids = [by_number[n] for n in sorted(by_number)]
                 if client.seq != uids or sorted(by_number) != list(range(1, len(uids) + 1)):
@@ -581,19 +324,19 @@ class Seen:
     status: dict[str, int]
 
 
-def look_at(client: Imap, mailbox: str) -> Seen:
+def look_at(client: Session, mailbox: str) -> Seen:
     exists = client.select(mailbox)
     reply = client.ok("FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
     fetched = reply.numbered("FETCH") if exists else []
-    numbers = [int(m[1]) for r in fetched if (m := _NUMBERED.match(r.text))]
+    numbers = [p[0] for r in fetched if (p := parse_numbered(r.text))]
     assert numbers == list(range(1, exists + 1)), f"{mailbox}: FETCH 1:* gave {numbers}"
     uids: list[int] = []
     flags: dict[int, frozenset[str]] = {}
     keys: dict[int, str] = {}
     for r in fetched:
-        uid_match, flag_set = _UID.search(r.text), flags_of(r.text)
-        assert uid_match is not None and flag_set is not None and len(r.literals) == 1, r
-        uid = int(uid_match[1])
+        uid_or_none, flag_set = uid_of(r.text), flags_of(r.text)
+        assert uid_or_none is not None and flag_set is not None and len(r.literals) == 1, r
+        uid = uid_or_none
         uids.append(uid)
         flags[uid] = frozenset(flag_set)
         keys[uid] = message_id(r.literals[0])
@@ -614,11 +357,16 @@ def look_at(client: Imap, mailbox: str) -> Seen:
 
 
 @pytest.mark.timeout(240)
-def test_mixed_sessions_on_two_processes_leave_consistent_mailboxes(db_url: str) -> None:
+def test_mixed_sessions_on_two_processes_leave_consistent_mailboxes(
+    db_url: str, tmp_path: Path
+) -> None:
     shared = Shared()
-    with serving(db_url) as a, serving(db_url) as b:
-        ports = (a.port(), b.port())
-        with connect(ports[0], "setup") as client:
+    with (
+        ServerProcess.serve(db_url, log_dir=tmp_path) as a,
+        ServerProcess.serve(db_url, log_dir=tmp_path) as b,
+    ):
+        ports = (a.port, b.port)
+        with Session(ports[0], "setup") as client:
             for mailbox in MAILBOXES[1:]:
                 client.ok(f"CREATE {mailbox}")
         sessions = 2 * SESSIONS_PER_PROCESS
@@ -632,12 +380,12 @@ def test_mixed_sessions_on_two_processes_leave_consistent_mailboxes(db_url: str)
         for thread in threads:
             thread.join(TIMEOUT * 4)
         assert not any(t.is_alive() for t in threads), "a session hangs"
-        assert not shared.errors, "\n\n".join([*shared.errors[:5], a.output(), b.output()])
+        assert not shared.errors, "\n\n".join([*shared.errors[:5], a.log_tail(), b.log_tail()])
         print("operations:", shared.counts)
 
         views = []
         for port in ports:
-            with connect(port, "check") as client:
+            with Session(port, "check") as client:
                 views.append({mailbox: look_at(client, mailbox) for mailbox in MAILBOXES})
         assert views[0] == views[1], "the two processes show different mailboxes"
 
@@ -658,21 +406,21 @@ def test_mixed_sessions_on_two_processes_leave_consistent_mailboxes(db_url: str)
     assert not problems, "\n".join(problems)
 
 
-def test_copies_expunged_at_once_leave_no_orphan_bodies(db_url: str) -> None:
+def test_copies_expunged_at_once_leave_no_orphan_bodies(db_url: str, tmp_path: Path) -> None:
     """COPY shares a body between messages; when the original and its copy are expunged at
     the same moment through the two processes, the body must still go (not leak: each
     transaction's "does another message still use it?" must see the other's deletion)."""
     with (
-        serving(db_url) as a,
-        serving(db_url) as b,
-        connect(a.port(), "setup") as setup,
-        connect(a.port(), "x") as x,
-        connect(b.port(), "y") as y,
+        ServerProcess.serve(db_url, log_dir=tmp_path) as a,
+        ServerProcess.serve(db_url, log_dir=tmp_path) as b,
+        Session(a.port, "setup") as setup,
+        Session(a.port, "x") as x,
+        Session(b.port, "y") as y,
     ):
         setup.ok("CREATE Copies")
         for round_ in range(10):
             for n in range(20):
-                setup.append(message(f"conc-{round_}-{n}"))
+                setup.append(message(f"conc-{round_}-{n}"), flags="")
             setup.select()
             setup.ok("UID COPY 1:* Copies")
             setup.ok("UNSELECT")
@@ -682,7 +430,7 @@ def test_copies_expunged_at_once_leave_no_orphan_bodies(db_url: str) -> None:
             y.ok("STORE 1:* +FLAGS.SILENT (\\Deleted)")
             both = threading.Barrier(2)
 
-            def expunge(client: Imap, both: threading.Barrier = both) -> None:
+            def expunge(client: Session, both: threading.Barrier = both) -> None:
                 both.wait(TIMEOUT)
                 client.ok("EXPUNGE")
 

@@ -11,35 +11,28 @@ itself then passes a consistency check (counters, quota, bodies, MODSEQs; see
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import re
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
+from imap_server.testing.process import RawClient, ServerProcess
 from imap_store_pg import PgStore
 from imap_store_pg.testing import fresh_database
 
 pytestmark = pytest.mark.slow
 
 USER, PASSWORD = "alice", "secret"
-START_TIMEOUT = 30.0  # seconds for a child to accept connections
-STOP_TIMEOUT = 10.0  # seconds for a child to exit after SIGTERM
 TIMEOUT = 30.0  # bound on any wait for a server's answer (keeps a broken server from hanging)
 CLIENTS = 50
 ACKED_BEFORE_KILL = 300  # APPENDs acknowledged before the kill
 LOAD_TIMEOUT = 60.0  # ...or this many seconds, whichever comes first
-_LISTENING = re.compile(r"^imap-server: listening on (\S+):(\d+) \(([^)]*)\)$")
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------
@@ -68,276 +61,12 @@ def db_url(pg_dsn: str) -> str:
     return anyio.run(_prepare, pg_dsn)
 
 
-# -- a server in a child process ---------------------------------------------------------------
+# -- clients -----------------------------------------------------------------------------------
 
 
-class ServerProcess:
-    """``python -m imap_server serve --store URL`` with its output collected line by line."""
-
-    def __init__(self, url: str, *extra: str) -> None:
-        argv = [sys.executable, "-m", "imap_server", "serve", "--store", url]
-        argv += ["--listen", "127.0.0.1:0", "--max-connections-per-address", "0"]
-        argv += ["--rate-limit", "0", "--rate-limit-per-address", "0", *extra]
-        self.proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-        )
-        self.stdout: list[str] = []
-        self.stderr: list[str] = []
-        self._changed = threading.Condition()
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        self._readers = [
-            threading.Thread(target=self._read, args=(self.proc.stdout, self.stdout), daemon=True),
-            threading.Thread(target=self._read, args=(self.proc.stderr, self.stderr), daemon=True),
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    def _read(self, pipe: IO[str], lines: list[str]) -> None:
-        for line in pipe:
-            with self._changed:
-                lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()
-
-    def output(self) -> str:
-        with self._changed:
-            return "\n".join(["--- stdout", *self.stdout, "--- stderr", *self.stderr[-200:]])
-
-    def port(self) -> int:
-        """Wait for the ``listening on`` line; return the port."""
-        deadline = time.monotonic() + START_TIMEOUT
-        with self._changed:
-            while True:
-                for line in self.stderr:
-                    if m := _LISTENING.match(line):
-                        return int(m[2])
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    pytest.fail(f"not listening after {START_TIMEOUT} s:\n{self.output()}")
-                if self.proc.poll() is not None and not any(r.is_alive() for r in self._readers):
-                    pytest.fail(
-                        f"exited ({self.proc.returncode}) before listening:\n{self.output()}"
-                    )
-                self._changed.wait(min(remaining, 0.1))
-
-    def kill(self) -> None:
-        """SIGKILL: no clean-up of any kind in the child."""
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def close(self) -> None:
-        """SIGTERM, then SIGKILL if it lingers; wait for it and its output."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.proc.wait()
-        for reader in self._readers:
-            reader.join(STOP_TIMEOUT)
-        for pipe in (self.proc.stdout, self.proc.stderr):
-            if pipe is not None:
-                pipe.close()
-
-
-@contextlib.contextmanager
-def serving(url: str, *extra: str) -> Iterator[ServerProcess]:
-    server = ServerProcess(url, *extra)
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-# -- a blocking IMAP client --------------------------------------------------------------------
-
-_LITERAL_AT_END = re.compile(rb"\{(\d+)\+?\}$")
-_NUMBERED = re.compile(r"^\* (\d+) (EXISTS|EXPUNGE|FETCH)\b ?(.*)$")
-_UID = re.compile(r"[( ]UID (\d+)")
-_FLAGS = re.compile(r"[( ]FLAGS \(([^)]*)\)")
-_APPENDUID = re.compile(r"\[APPENDUID \d+ (\d+)\]")
-
-
-@dataclass
-class Response:
-    """One response: its text with each literal's data left out (the ``{n}`` stays), and the
-    literals' data in order."""
-
-    text: str
-    literals: list[bytes] = field(default_factory=list)
-
-
-@dataclass
-class Reply:
-    untagged: list[Response]
-    tagged: str
-
-    @property
-    def status(self) -> str:
-        return self.tagged.split(" ", 2)[1]
-
-    def numbered(self, kind: str) -> list[Response]:
-        return [r for r in self.untagged if (m := _NUMBERED.match(r.text)) and m[2] == kind]
-
-
-def flags_of(text: str) -> set[str] | None:
-    m = _FLAGS.search(text)
-    return None if m is None else {f for f in m[1].split() if f != "\\Recent"}
-
-
-class Imap:
-    """One IMAP connection, logged in as ``alice``."""
-
-    def __init__(self, port: int, name: str) -> None:
-        self.name = name
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-        self.buffer = bytearray()
-        self.transcript: list[str] = []
-        self._tags = 0
-        try:
-            greeting = self.read()
-            assert greeting.text.startswith("* OK"), greeting
-            self.ok(f"LOGIN {USER} {PASSWORD}")
-        except BaseException:
-            self.sock.close()
-            raise
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.sendall(b"Z LOGOUT\r\n")
-        self.sock.close()
-
-    def fail(self, text: str) -> AssertionError:
-        tail = "\n".join(self.transcript[-30:])
-        return AssertionError(f"{self.name}: {text}\n--- last lines ---\n{tail}")
-
-    def _fill(self, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError
-        self.sock.settimeout(remaining)
-        data = self.sock.recv(65536)  # TimeoutError (socket.timeout) when nothing came
-        if not data:
-            raise self.fail("connection closed by the server")
-        self.buffer += data
-
-    def _line(self, deadline: float) -> bytes:
-        while (end := self.buffer.find(b"\r\n")) < 0:
-            self._fill(deadline)
-        line = bytes(self.buffer[:end])
-        del self.buffer[: end + 2]
-        return line
-
-    def read(self, timeout: float = TIMEOUT) -> Response:
-        """The next response; TimeoutError if none is complete within ``timeout``."""
-        deadline = time.monotonic() + timeout
-        parts: list[bytes] = []
-        literals: list[bytes] = []
-        line = self._line(deadline)
-        while (m := _LITERAL_AT_END.search(line)) is not None:
-            size = int(m[1])
-            while len(self.buffer) < size:
-                self._fill(deadline)
-            literals.append(bytes(self.buffer[:size]))
-            del self.buffer[:size]
-            parts.append(line)
-            line = self._line(deadline)
-        parts.append(line)
-        response = Response(b"".join(parts).decode("utf-8", "replace"), literals)
-        self.transcript.append("S: " + response.text)
-        return response
-
-    def send(self, data: bytes) -> None:
-        self.transcript.append("C: " + data[:200].decode("utf-8", "replace").rstrip("\r\n"))
-        self.sock.sendall(data)
-
-    def command(self, text: str, literal: bytes | None = None) -> Reply:
-        """Run a command; ``literal`` follows the line (announce it with ``{n+}``)."""
-        self._tags += 1
-        tag = f"{self.name}{self._tags}"
-        data = f"{tag} {text}\r\n".encode()
-        if literal is not None:
-            data += literal + b"\r\n"
-        self.send(data)
-        return self.reply(tag)
-
-    def reply(self, tag: str) -> Reply:
-        untagged: list[Response] = []
-        while True:
-            response = self.read()
-            if response.text.startswith(tag + " "):
-                return Reply(untagged, response.text)
-            untagged.append(response)
-
-    def ok(self, text: str, literal: bytes | None = None) -> Reply:
-        reply = self.command(text, literal)
-        if reply.status != "OK":
-            raise self.fail(f"{text!r} answered {reply.tagged!r}")
-        return reply
-
-    def append(self, body: bytes, mailbox: str = "INBOX") -> int:
-        reply = self.ok(f"APPEND {mailbox} {{{len(body)}+}}", body)
-        m = _APPENDUID.search(reply.tagged)
-        assert m is not None, reply
-        return int(m[1])
-
-    def select(self, mailbox: str = "INBOX") -> int:
-        """SELECT; return the EXISTS count."""
-        reply = self.ok(f"SELECT {mailbox}")
-        [exists] = [int(m[1]) for r in reply.untagged if (m := _NUMBERED.match(r.text))]
-        return exists
-
-    def messages(self) -> dict[int, tuple[set[str], bytes]]:
-        """``UID FETCH 1:* (FLAGS BODY.PEEK[])`` of the selected mailbox: UID -> flags, body."""
-        out: dict[int, tuple[set[str], bytes]] = {}
-        for r in self.ok("UID FETCH 1:* (FLAGS BODY.PEEK[])").numbered("FETCH"):
-            uid, flags = _UID.search(r.text), flags_of(r.text)
-            assert uid is not None and flags is not None and len(r.literals) == 1, r
-            out[int(uid[1])] = (flags, r.literals[0])
-        return out
-
-    def status(self, mailbox: str = "INBOX") -> dict[str, int]:
-        reply = self.ok(f"STATUS {mailbox} (MESSAGES UIDNEXT UNSEEN)")
-        [line] = [r.text for r in reply.untagged if r.text.startswith("* STATUS")]
-        items = line[line.rindex("(") + 1 : -1].split()
-        return {k: int(v) for k, v in zip(items[::2], items[1::2], strict=True)}
-
-    def idle(self) -> str:
-        """Start IDLE; return its tag once the ``+`` came."""
-        self._tags += 1
-        tag = f"{self.name}{self._tags}"
-        self.send(f"{tag} IDLE\r\n".encode())
-        while not self.read().text.startswith("+"):
-            pass
-        return tag
-
-    def expect(self, what: str, matches: Callable[[str], bool], within: float) -> str:
-        """Read responses until one ``matches``; fail if none does within ``within`` seconds."""
-        deadline = time.monotonic() + within
-        while True:
-            try:
-                response = self.read(deadline - time.monotonic())
-            except TimeoutError:
-                raise self.fail(f"no {what} within {within} s") from None
-            if matches(response.text):
-                return response.text
-
-
-@contextlib.contextmanager
-def connect(port: int, name: str) -> Iterator[Imap]:
-    client = Imap(port, name)
-    try:
-        yield client
-    finally:
-        client.close()
+def connect(port: int, name: str) -> RawClient:
+    """A blocking connection logged in as ``alice`` (close it, or use it in a ``with``)."""
+    return RawClient("127.0.0.1", port, name=name, timeout=TIMEOUT, login=(USER, PASSWORD))
 
 
 # -- the database's own consistency -----------------------------------------------------------
@@ -476,7 +205,7 @@ class Load:
 
 def append_until_killed(port: int, number: int, load: Load) -> None:
     try:
-        client = Imap(port, f"c{number}-")
+        client = connect(port, f"c{number}-")
     except BaseException as exc:
         # On a busy machine a client may still be logging in when the server is killed.
         if not load.killed.is_set():
@@ -501,25 +230,24 @@ def append_until_killed(port: int, number: int, load: Load) -> None:
                 load.in_flight.discard(key)
                 load.acked.append((uid, key))
     finally:
-        client.sock.close()
+        client.close(logout=False)
 
 
-def fetch_all(client: Imap) -> dict[int, tuple[int, bytes]]:
+def fetch_all(client: RawClient) -> dict[int, tuple[int, bytes]]:
     """UID -> (RFC822.SIZE, body) of every message in the selected mailbox."""
     out: dict[int, tuple[int, bytes]] = {}
-    for r in client.ok("UID FETCH 1:* (UID RFC822.SIZE BODY.PEEK[])").numbered("FETCH"):
-        uid, size = _UID.search(r.text), re.search(r"RFC822\.SIZE (\d+)", r.text)
-        assert uid is not None and size is not None and len(r.literals) == 1, r
-        assert int(uid[1]) not in out, f"UID {uid[1]} fetched twice"
-        out[int(uid[1])] = (int(size[1]), r.literals[0])
+    for uid, r in client.uid_fetch("UID RFC822.SIZE BODY.PEEK[]").items():  # no UID twice
+        size = re.search(r"RFC822\.SIZE (\d+)", r.text)
+        assert size is not None and len(r.literals) == 1, r
+        out[uid] = (int(size[1]), r.literals[0])
     return out
 
 
 @pytest.mark.timeout(240)
-def test_acknowledged_appends_survive_sigkill(db_url: str) -> None:
+def test_acknowledged_appends_survive_sigkill(db_url: str, tmp_path: Path) -> None:
     load = Load()
-    with serving(db_url) as first:
-        port = first.port()
+    with ServerProcess.serve(db_url, log_dir=tmp_path) as first:
+        port = first.port
         workers = [
             threading.Thread(target=append_until_killed, args=(port, i, load), daemon=True)
             for i in range(CLIENTS)
@@ -536,12 +264,15 @@ def test_acknowledged_appends_survive_sigkill(db_url: str) -> None:
         for worker in workers:
             worker.join(TIMEOUT)
         assert not any(w.is_alive() for w in workers), "a client hangs after the kill"
-        assert not load.errors, "\n".join([*load.errors[:10], first.output()])
+        assert not load.errors, "\n".join([*load.errors[:10], first.log_tail()])
     acked = dict(load.acked)
     assert len(acked) >= ACKED_BEFORE_KILL // 2, "the load did not get going"
     assert len(acked) == len(load.acked), "a UID was acknowledged twice"
 
-    with serving(db_url) as second, connect(second.port(), "v") as client:
+    with (
+        ServerProcess.serve(db_url, log_dir=tmp_path) as second,
+        connect(second.port, "v") as client,
+    ):
         assert client.select() >= len(acked)
         present = fetch_all(client)
         for uid, key in sorted(acked.items()):

@@ -19,12 +19,9 @@ serve every message.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -32,11 +29,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
+from imap_server.testing.process import RawClient, ServerProcess
 from imap_store_s3 import S3Store, open_s3_store
 from imap_store_s3.testing import S3Unavailable, fresh_bucket, s3_endpoint
 from imap_store_s3.testing import test_credentials as aws_test_credentials
@@ -44,15 +43,12 @@ from imap_store_s3.testing import test_credentials as aws_test_credentials
 pytestmark = pytest.mark.slow
 
 USER, PASSWORD = "alice", "secret"
-START_TIMEOUT = 30.0  # seconds for a child to accept connections
-STOP_TIMEOUT = 10.0  # seconds for a child to exit after SIGTERM
 TIMEOUT = 30.0  # bound on any wait for a server's answer (keeps a broken server from hanging)
 CLIENTS = 20
 ACKED_BEFORE_KILL = 50  # APPENDs acknowledged before the kill
 LOAD_TIMEOUT = 60.0  # ...or this many seconds, whichever comes first
 GC_TIMEOUT = 120.0  # seconds for an `imap-server gc` run
 PREFIX = "mail"  # the store's key prefix in the bucket
-_LISTENING = re.compile(r"^imap-server: listening on (\S+):(\d+) \(([^)]*)\)$")
 _AWS_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
 
 
@@ -117,256 +113,17 @@ def bucket(endpoint: str) -> Bucket:
     return made
 
 
-# -- a server in a child process ---------------------------------------------------------------
+# -- a server in a child process, and clients ----------------------------------------------------
 
 
-class ServerProcess:
-    """``python -m imap_server serve --store URL`` with its output collected line by line."""
-
-    def __init__(self, url: str, *extra: str) -> None:
-        argv = [sys.executable, "-m", "imap_server", "serve", "--store", url]
-        argv += ["--listen", "127.0.0.1:0", "--max-connections-per-address", "0"]
-        argv += ["--rate-limit", "0", "--rate-limit-per-address", "0", *extra]
-        self.proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            env=child_env(),
-        )
-        self.stdout: list[str] = []
-        self.stderr: list[str] = []
-        self._changed = threading.Condition()
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        self._readers = [
-            threading.Thread(target=self._read, args=(self.proc.stdout, self.stdout), daemon=True),
-            threading.Thread(target=self._read, args=(self.proc.stderr, self.stderr), daemon=True),
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    def _read(self, pipe: IO[str], lines: list[str]) -> None:
-        for line in pipe:
-            with self._changed:
-                lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()
-
-    def output(self) -> str:
-        with self._changed:
-            return "\n".join(["--- stdout", *self.stdout, "--- stderr", *self.stderr[-200:]])
-
-    def port(self) -> int:
-        """Wait for the ``listening on`` line; return the port."""
-        deadline = time.monotonic() + START_TIMEOUT
-        with self._changed:
-            while True:
-                for line in self.stderr:
-                    if m := _LISTENING.match(line):
-                        return int(m[2])
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    pytest.fail(f"not listening after {START_TIMEOUT} s:\n{self.output()}")
-                if self.proc.poll() is not None and not any(r.is_alive() for r in self._readers):
-                    pytest.fail(
-                        f"exited ({self.proc.returncode}) before listening:\n{self.output()}"
-                    )
-                self._changed.wait(min(remaining, 0.1))
-
-    def kill(self) -> None:
-        """SIGKILL: no clean-up of any kind in the child."""
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def close(self) -> None:
-        """SIGTERM, then SIGKILL if it lingers; wait for it and its output."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.proc.wait()
-        for reader in self._readers:
-            reader.join(STOP_TIMEOUT)
-        for pipe in (self.proc.stdout, self.proc.stderr):
-            if pipe is not None:
-                pipe.close()
+def serving(bucket: Bucket, log_dir: Path) -> ServerProcess:
+    """``imap-server serve`` on the bucket (a context manager)."""
+    return ServerProcess.serve(bucket.url, log_dir=log_dir, env=child_env())
 
 
-@contextlib.contextmanager
-def serving(url: str, *extra: str) -> Iterator[ServerProcess]:
-    server = ServerProcess(url, *extra)
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-# -- a blocking IMAP client --------------------------------------------------------------------
-
-_LITERAL_AT_END = re.compile(rb"\{(\d+)\+?\}$")
-_NUMBERED = re.compile(r"^\* (\d+) (EXISTS|EXPUNGE|FETCH)\b ?(.*)$")
-_UID = re.compile(r"[( ]UID (\d+)")
-_FLAGS = re.compile(r"[( ]FLAGS \(([^)]*)\)")
-_APPENDUID = re.compile(r"\[APPENDUID \d+ (\d+)\]")
-
-
-@dataclass
-class Response:
-    """One response: its text with each literal's data left out (the ``{n}`` stays), and the
-    literals' data in order."""
-
-    text: str
-    literals: list[bytes] = field(default_factory=list)
-
-
-@dataclass
-class Reply:
-    untagged: list[Response]
-    tagged: str
-
-    @property
-    def status(self) -> str:
-        return self.tagged.split(" ", 2)[1]
-
-    def numbered(self, kind: str) -> list[Response]:
-        return [r for r in self.untagged if (m := _NUMBERED.match(r.text)) and m[2] == kind]
-
-
-class Imap:
-    """One IMAP connection, logged in as ``alice``."""
-
-    def __init__(self, port: int, name: str) -> None:
-        self.name = name
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-        self.buffer = bytearray()
-        self.transcript: list[str] = []
-        self._tags = 0
-        try:
-            greeting = self.read()
-            assert greeting.text.startswith("* OK"), greeting
-            self.ok(f"LOGIN {USER} {PASSWORD}")
-        except BaseException:
-            self.sock.close()
-            raise
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.sendall(b"Z LOGOUT\r\n")
-        self.sock.close()
-
-    def fail(self, text: str) -> AssertionError:
-        tail = "\n".join(self.transcript[-30:])
-        return AssertionError(f"{self.name}: {text}\n--- last lines ---\n{tail}")
-
-    def _fill(self, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError
-        self.sock.settimeout(remaining)
-        data = self.sock.recv(65536)  # TimeoutError (socket.timeout) when nothing came
-        if not data:
-            raise self.fail("connection closed by the server")
-        self.buffer += data
-
-    def _line(self, deadline: float) -> bytes:
-        while (end := self.buffer.find(b"\r\n")) < 0:
-            self._fill(deadline)
-        line = bytes(self.buffer[:end])
-        del self.buffer[: end + 2]
-        return line
-
-    def read(self, timeout: float = TIMEOUT) -> Response:
-        """The next response; TimeoutError if none is complete within ``timeout``."""
-        deadline = time.monotonic() + timeout
-        parts: list[bytes] = []
-        literals: list[bytes] = []
-        line = self._line(deadline)
-        while (m := _LITERAL_AT_END.search(line)) is not None:
-            size = int(m[1])
-            while len(self.buffer) < size:
-                self._fill(deadline)
-            literals.append(bytes(self.buffer[:size]))
-            del self.buffer[:size]
-            parts.append(line)
-            line = self._line(deadline)
-        parts.append(line)
-        response = Response(b"".join(parts).decode("utf-8", "replace"), literals)
-        self.transcript.append("S: " + response.text)
-        return response
-
-    def send(self, data: bytes) -> None:
-        self.transcript.append("C: " + data[:200].decode("utf-8", "replace").rstrip("\r\n"))
-        self.sock.sendall(data)
-
-    def command(self, text: str, literal: bytes | None = None) -> Reply:
-        """Run a command; ``literal`` follows the line (announce it with ``{n+}``)."""
-        self._tags += 1
-        tag = f"{self.name}{self._tags}"
-        data = f"{tag} {text}\r\n".encode()
-        if literal is not None:
-            data += literal + b"\r\n"
-        self.send(data)
-        return self.reply(tag)
-
-    def reply(self, tag: str) -> Reply:
-        untagged: list[Response] = []
-        while True:
-            response = self.read()
-            if response.text.startswith(tag + " "):
-                return Reply(untagged, response.text)
-            untagged.append(response)
-
-    def ok(self, text: str, literal: bytes | None = None) -> Reply:
-        reply = self.command(text, literal)
-        if reply.status != "OK":
-            raise self.fail(f"{text!r} answered {reply.tagged!r}")
-        return reply
-
-    def append(self, body: bytes, mailbox: str = "INBOX") -> int:
-        reply = self.ok(f"APPEND {mailbox} {{{len(body)}+}}", body)
-        m = _APPENDUID.search(reply.tagged)
-        if m is None:
-            raise self.fail(f"no APPENDUID in {reply.tagged!r}")
-        return int(m[1])
-
-    def select(self, mailbox: str = "INBOX") -> int:
-        """SELECT; return the EXISTS count."""
-        reply = self.ok(f"SELECT {mailbox}")
-        [exists] = [int(r.text.split()[1]) for r in reply.numbered("EXISTS")]
-        return exists
-
-    def messages(self) -> dict[int, bytes]:
-        """``UID FETCH 1:* (UID BODY.PEEK[])`` of the selected mailbox: UID -> body. Fails on a
-        UID answered twice."""
-        out: dict[int, bytes] = {}
-        for r in self.ok("UID FETCH 1:* (UID BODY.PEEK[])").numbered("FETCH"):
-            uid = _UID.search(r.text)
-            assert uid is not None and len(r.literals) == 1, r
-            if int(uid[1]) in out:
-                raise self.fail(f"UID {uid[1]} fetched twice")
-            out[int(uid[1])] = r.literals[0]
-        return out
-
-    def status(self, mailbox: str = "INBOX") -> dict[str, int]:
-        reply = self.ok(f"STATUS {mailbox} (MESSAGES UIDNEXT)")
-        [line] = [r.text for r in reply.untagged if r.text.startswith("* STATUS")]
-        items = line[line.rindex("(") + 1 : -1].split()
-        return {k: int(v) for k, v in zip(items[::2], items[1::2], strict=True)}
-
-
-@contextlib.contextmanager
-def connect(port: int, name: str) -> Iterator[Imap]:
-    client = Imap(port, name)
-    try:
-        yield client
-    finally:
-        client.close()
+def connect(port: int, name: str) -> RawClient:
+    """A blocking connection logged in as ``alice`` (close it, or use it in a ``with``)."""
+    return RawClient("127.0.0.1", port, name=name, timeout=TIMEOUT, login=(USER, PASSWORD))
 
 
 # -- the bucket, read directly -----------------------------------------------------------------
@@ -521,7 +278,7 @@ class Load:
 
 def append_until_killed(port: int, number: int, load: Load) -> None:
     try:
-        client = Imap(port, f"c{number}-")
+        client = connect(port, f"c{number}-")
     except BaseException as exc:
         # On a busy machine a client may still be logging in when the server is killed.
         if not load.killed.is_set():
@@ -546,27 +303,26 @@ def append_until_killed(port: int, number: int, load: Load) -> None:
                 load.in_flight.discard(key)
                 load.acked.append((uid, key))
     finally:
-        client.sock.close()
+        client.close(logout=False)
 
 
-def fetch_all(client: Imap) -> dict[int, tuple[int, bytes]]:
+def fetch_all(client: RawClient) -> dict[int, tuple[int, bytes]]:
     """UID -> (RFC822.SIZE, body) of every message in the selected mailbox."""
     out: dict[int, tuple[int, bytes]] = {}
-    for r in client.ok("UID FETCH 1:* (UID RFC822.SIZE BODY.PEEK[])").numbered("FETCH"):
-        uid, size = _UID.search(r.text), re.search(r"RFC822\.SIZE (\d+)", r.text)
-        assert uid is not None and size is not None and len(r.literals) == 1, r
-        assert int(uid[1]) not in out, f"UID {uid[1]} fetched twice"
-        out[int(uid[1])] = (int(size[1]), r.literals[0])
+    for uid, r in client.uid_fetch("UID RFC822.SIZE BODY.PEEK[]").items():  # no UID twice
+        size = re.search(r"RFC822\.SIZE (\d+)", r.text)
+        assert size is not None and len(r.literals) == 1, r
+        out[uid] = (int(size[1]), r.literals[0])
     return out
 
 
 # -- the test ----------------------------------------------------------------------------------
 
 
-def _load_and_kill(bucket: Bucket) -> Load:
+def _load_and_kill(bucket: Bucket, log_dir: Path) -> Load:
     load = Load()
-    with serving(bucket.url) as first:
-        port = first.port()
+    with serving(bucket, log_dir) as first:
+        port = first.port
         workers = [
             threading.Thread(target=append_until_killed, args=(port, i, load), daemon=True)
             for i in range(CLIENTS)
@@ -583,15 +339,15 @@ def _load_and_kill(bucket: Bucket) -> Load:
         for worker in workers:
             worker.join(TIMEOUT)
         assert not any(w.is_alive() for w in workers), "a client hangs after the kill"
-        assert not load.errors, "\n".join([*load.errors[:10], first.output()])
+        assert not load.errors, "\n".join([*load.errors[:10], first.log_tail()])
     return load
 
 
-def _check_after_restart(bucket: Bucket, load: Load) -> dict[int, bytes]:
+def _check_after_restart(bucket: Bucket, load: Load, log_dir: Path) -> dict[int, bytes]:
     """Every acknowledged message there, whole, once; return UID -> body of all (one more
     APPENDed after the restart included)."""
     acked = dict(load.acked)
-    with serving(bucket.url) as second, connect(second.port(), "v") as client:
+    with serving(bucket, log_dir) as second, connect(second.port, "v") as client:
         try:
             assert client.select() >= len(acked)
             present = fetch_all(client)
@@ -613,7 +369,7 @@ def _check_after_restart(bucket: Bucket, load: Load) -> dict[int, bytes]:
             print(
                 f"kill, {survivors} were stored (whole) and {len(load.in_flight) - survivors} not"
             )
-            status = client.status()
+            status = client.status(items=("MESSAGES", "UIDNEXT"))
             assert status["MESSAGES"] == len(present)
             assert status["UIDNEXT"] > max(present)
             # A new APPEND takes a fresh UID, above everything acknowledged before the crash.
@@ -624,20 +380,20 @@ def _check_after_restart(bucket: Bucket, load: Load) -> dict[int, bytes]:
             client.ok("NOOP")
             assert fetch_all(client)[after][1] == late
         except BaseException:
-            print(second.output())
+            print(second.log_tail())
             raise
     return {uid: body for uid, (_, body) in present.items()} | {after: late}
 
 
 @pytest.mark.timeout(300)
 def test_acknowledged_appends_survive_sigkill_and_gc_removes_only_orphans(
-    bucket: Bucket,
+    bucket: Bucket, tmp_path: Path
 ) -> None:
-    load = _load_and_kill(bucket)
+    load = _load_and_kill(bucket, tmp_path)
     acked = dict(load.acked)
     assert len(acked) >= ACKED_BEFORE_KILL, "the load did not get going"
     assert len(acked) == len(load.acked), "a UID was acknowledged twice"
-    expected = _check_after_restart(bucket, load)
+    expected = _check_after_restart(bucket, load, tmp_path)
 
     # The bucket itself, no server running.
     view = inspect_bucket(bucket)
@@ -675,11 +431,11 @@ def test_acknowledged_appends_survive_sigkill_and_gc_removes_only_orphans(
     assert run_gc(bucket) == GcReport(len(referenced), 0, 0, 0)
 
     # Every message still readable through a server.
-    with serving(bucket.url) as third, connect(third.port(), "r") as reader:
+    with serving(bucket, tmp_path) as third, connect(third.port, "r") as reader:
         try:
             assert reader.select() == len(expected)
             served = fetch_all(reader)
             assert {uid: body for uid, (_, body) in served.items()} == expected
         except BaseException:
-            print(third.output())
+            print(third.log_tail())
             raise

@@ -3,6 +3,11 @@
 A store package runs the conformance suite against itself by subclassing `StoreConformance`
 in its tests (see that class). The suite needs pytest, which imap-server does not depend on, so
 it is imported on first use: the other helpers here work without pytest.
+
+The other modules: `imap_server.testing.harness` runs a server in the test's own event loop;
+`imap_server.testing.process` runs ``imap-server serve`` in a child process (several of
+them on one store, or one to kill) with a raw client to talk to it;
+`imap_server.testing.transcript` plays ``C:`` / ``S:`` transcripts.
 """
 
 from __future__ import annotations
