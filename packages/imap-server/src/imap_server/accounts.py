@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import abc
 import base64
+import functools
 import hashlib
 import hmac
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import anyio.to_thread
 
 from imap_wire.sasl import SaslError, ScramCredentials
 
@@ -26,6 +29,7 @@ __all__ = [
     "NoSuchAccount",
     "PasswordHash",
     "SchemaAdmin",
+    "check_login",
     "decode_scram",
     "encode_scram",
     "scram_keys",
@@ -107,6 +111,35 @@ class PasswordHash:
 
     def __repr__(self) -> str:
         return "<password hash>"
+
+
+async def check_login(
+    username: str,
+    password: str,
+    record: PasswordHash | None,
+    *,
+    authzid: str | None = None,
+    n: int = DEFAULT_SCRYPT_N,
+) -> str | None:
+    """What `imap_server.auth.PasswordAuthenticator.check_password` answers, once the store
+    has looked up the user's ``record`` (None: no such user, or a hash it cannot read):
+    ``username`` if ``password`` matches and ``authzid`` is None, empty or the user's own
+    name; else None.
+
+    The hash runs in a worker thread (tens of milliseconds of CPU), and runs for a missing
+    ``record`` too, against a decoy of cost ``n`` (the store's), so the time taken does not
+    tell whether the user exists.
+    """
+    checked = record if record is not None else _decoy(n)
+    matches = await anyio.to_thread.run_sync(checked.verify, password)
+    if not matches or record is None or authzid not in (None, "", username):
+        return None
+    return username
+
+
+@functools.lru_cache(maxsize=8)
+def _decoy(n: int) -> PasswordHash:
+    return PasswordHash.decoy(n=n)
 
 
 def _scrypt(password: str, salt: bytes, *, n: int, r: int, p: int) -> bytes:

@@ -11,6 +11,7 @@ the store, a chunk at a time (`Connection._send_streamed`).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import socket
@@ -220,40 +221,38 @@ class Connection:
                 self._out += part
                 continue
             assert isinstance(part, BodyRange)
-            chunks = part.chunks()
-            try:
+            async with contextlib.aclosing(part.chunks()) as chunks:
                 while True:
                     try:
-                        chunk = await anext(chunks)
-                    except StopAsyncIteration:
-                        break
-                    except anyio.get_cancelled_exc_class():
-                        if sent:
-                            self.output_broken = True
-                        else:
-                            del self._out[mark:]
+                        chunk = await anext(chunks, None)
+                    except (Exception, anyio.get_cancelled_exc_class()) as exc:
+                        self._stream_failed(exc, mark, sent)
                         raise
-                    except Exception as exc:
-                        if not sent:
-                            del self._out[mark:]
-                            raise
-                        self.output_broken = True
-                        log.error(
-                            "closing %s: reading a message body failed in the middle of a "
-                            "FETCH literal: %s",
-                            self.info.remote, exc, exc_info=not isinstance(exc, StoreError),
-                        )  # fmt: skip
-                        raise ConnectionClosedError("message body read failed") from exc
+                    if chunk is None:
+                        break
                     if len(self._out) + len(chunk) < _FLUSH_AT:
                         self._out += chunk
                         continue
                     sent = True
                     await self.flush()
                     await self._write(chunk)
-            finally:
-                await chunks.aclose()
         if len(self._out) >= _FLUSH_AT:
             await self.flush()
+
+    def _stream_failed(self, exc: BaseException, mark: int, sent: bool) -> None:
+        """Reading a streamed literal's octets failed (``exc``). Before anything of the
+        response was written, it is taken back out of the buffer and ``exc`` goes on; after,
+        the output is broken, and a store failure closes the connection."""
+        if not sent:
+            del self._out[mark:]
+            return
+        self.output_broken = True
+        if isinstance(exc, Exception):
+            log.error(
+                "closing %s: reading a message body failed in the middle of a FETCH literal: %s",
+                self.info.remote, exc, exc_info=not isinstance(exc, StoreError),
+            )  # fmt: skip
+            raise ConnectionClosedError("message body read failed") from exc
 
     async def flush(self) -> None:
         if not self._out:
@@ -572,6 +571,8 @@ class Connection:
             self._streamed[index] = None
 
     def _close_literals(self) -> None:
+        if not (self._streamed or self._command_literals):
+            return  # the usual case, after every command
         for message in (*self._streamed.values(), *self._command_literals.values()):
             if message is not None:
                 message.close()

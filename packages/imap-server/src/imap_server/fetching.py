@@ -61,14 +61,13 @@ from imap_wire import (
 )
 
 from .message import (
-    ParsedMessage,
     UnknownTransferEncoding,
-    _binary_part,
-    _locate,
-    _message_at,
     binary_size,
+    identity_range,
+    partial_range,
     read_binary,
     read_section,
+    section_range,
 )
 from .store import Body, MessageData, StoreError, StreamingBody, Want
 
@@ -460,16 +459,6 @@ async def body_chunks(
         position += len(data)
 
 
-def _clamp(start: int, end: int, partial: tuple[int, int] | None) -> tuple[int, int]:
-    """The octets of ``[start:end]`` a partial ``<origin.count>`` selects (as
-    `imap_server.message.read_section` reads them)."""
-    if partial is not None:
-        origin, count = partial
-        start = min(start + max(origin, 0), end)
-        end = min(start + max(count, 0), end)
-    return start, end
-
-
 async def _range_data(body: Body, start: int, end: int) -> bytes | LiteralSource:
     """``BODY`` data for octets ``[start:end]``: a `BodyRange` when large, else the octets."""
     if end - start > STREAM_THRESHOLD:
@@ -478,43 +467,6 @@ async def _range_data(body: Body, start: int, end: int) -> bytes | LiteralSource
         return b""
     data = await body.read(start, end)
     return data.replace(b"\x00", b"\x80") if b"\x00" in data else data
-
-
-def _section_range(parsed: ParsedMessage, size: int, section: Section) -> tuple[int, int] | None:
-    """Octets ``[start:end]`` holding a ranged section (`_RANGED_TEXTS`) of a message of
-    ``size`` octets, or None when the message has no such section (NIL), as
-    `imap_server.message.read_section` finds them."""
-    text = section.text
-    if text is None and not section.part:
-        return 0, size
-    if text is None or text is SectionText.MIME:
-        found = _locate(parsed, section.part) if section.part else None
-        if found is None:
-            return None
-        node = found[1]
-        return (node[1], node[2]) if text is None else (node[0], node[1])
-    message = _message_at(parsed, section.part)
-    if message is None:
-        return None
-    return (message[0], message[1]) if text is SectionText.HEADER else (message[1], message[2])
-
-
-def _identity_range(
-    parsed: ParsedMessage, size: int, part: tuple[int, ...]
-) -> tuple[int, int] | None:
-    """Octets ``[start:end]`` of ``BINARY[part]`` when it needs no decoding (the whole
-    message, a 7bit / 8bit / binary part, a multipart), else None (decoded, or no such part).
-
-    Raises:
-        UnknownTransferEncoding: The part has an encoding the server cannot decode.
-    """
-    if not part:
-        return 0, size
-    found = _binary_part(parsed, part)
-    if found is None or found[0] is not None:
-        return None
-    node = found[1]
-    return node[1], node[2]
 
 
 async def build_fetch_response(
@@ -586,11 +538,11 @@ async def build_fetch_response(
                     span: tuple[int, int] | None = (0, body.size)
                 else:
                     assert parsed is not None
-                    span = _section_range(parsed, body.size, spec.section)
+                    span = section_range(parsed, body.size, spec.section)
                 if span is None:
                     found[key] = None
                 else:
-                    found[key] = await _range_data(body, *_clamp(*span, spec.partial))
+                    found[key] = await _range_data(body, *partial_range(*span, spec.partial))
             elif spec.whole:
                 found[key] = _textual(await _read_whole(body, spec.partial))
             else:
@@ -604,9 +556,9 @@ async def build_fetch_response(
         for bkey, part, partial in s.binary:
             if body.size > STREAM_THRESHOLD:
                 # May raise UnknownTransferEncoding, as read_binary would.
-                span = _identity_range(parsed, body.size, part)
+                span = identity_range(parsed, body.size, part)
                 if span is not None:
-                    start, end = _clamp(*span, partial)
+                    start, end = partial_range(*span, partial)
                     if end - start > STREAM_THRESHOLD:
                         decoded[bkey] = BodyRange(
                             size=end - start, body=body, start=start, end=end,
@@ -638,7 +590,7 @@ async def build_fetch_response(
         rfc822_header = _textual(await read_section(parsed, body, _HEADER)) or b""
     if s.rfc822_text:
         assert parsed is not None and body is not None
-        span = _section_range(parsed, body.size, _TEXT) if body.size > STREAM_THRESHOLD else None
+        span = section_range(parsed, body.size, _TEXT) if body.size > STREAM_THRESHOLD else None
         if span is not None:
             rfc822_text = await _range_data(body, *span)
         else:

@@ -35,7 +35,7 @@ import anyio.to_thread
 
 from imap_wire.sasl import ScramCredentials
 
-from .accounts import PasswordHash, scram_keys
+from .accounts import PasswordHash, check_login, scram_keys
 from .auth import ScramAuthenticator
 from .names import SPECIAL_USE_ATTRIBUTES
 from .names import canonical_name as _canonical_name
@@ -372,7 +372,6 @@ class MemoryStore(Backend, PasswordAuthenticator, ScramAuthenticator):
         # does not hand out a value a client may still hold UIDs of, and within one process
         # delete + create always gets a new one.
         self._last_uid_validity = min(int(time.time()), _MAX_UID // 2)
-        self._decoy: PasswordHash | None = None
 
     def __repr__(self) -> str:
         return f"<MemoryStore: {len(self._accounts)} users>"
@@ -457,18 +456,8 @@ class MemoryStore(Backend, PasswordAuthenticator, ScramAuthenticator):
         exists.
         """
         account = self._accounts.get(username)
-        if account is not None:
-            record = account.password
-        else:
-            if self._decoy is None:
-                self._decoy = PasswordHash.decoy(n=self.scrypt_n)
-            record = self._decoy
-        matches = await anyio.to_thread.run_sync(record.verify, password)
-        if not matches or account is None or account.removed:
-            return None
-        if authzid not in (None, "", username):
-            return None
-        return username
+        record = None if account is None or account.removed else account.password
+        return await check_login(username, password, record, authzid=authzid, n=self.scrypt_n)
 
     # -- internals shared with the user and mailbox handles
 

@@ -124,10 +124,13 @@ __all__ = [
     "UnknownTransferEncoding",
     "binary_size",
     "header_values",
+    "identity_range",
     "parse_message",
+    "partial_range",
     "read_binary",
     "read_section",
     "search_text",
+    "section_range",
 ]
 
 _log = logging.getLogger(__name__)
@@ -1171,11 +1174,64 @@ def _message_at(parsed: ParsedMessage, part: tuple[int, ...]) -> _Node | None:
     return None
 
 
-async def _read_range(body: Body, start: int, end: int, partial: tuple[int, int] | None) -> bytes:
+def partial_range(start: int, end: int, partial: tuple[int, int] | None) -> tuple[int, int]:
+    """The octets of ``[start:end]`` that a partial ``<origin.count>`` selects (empty,
+    ``start == end``, when ``origin`` is past the end)."""
     if partial is not None:
         origin, count = partial
         start = min(start + max(origin, 0), end)
         end = min(start + max(count, 0), end)
+    return start, end
+
+
+def section_range(parsed: ParsedMessage, size: int, section: Section) -> tuple[int, int] | None:
+    """Octets ``[start:end]`` of ``BODY[section]`` in a message of ``size`` octets, for the
+    sections that are one range of it: all but ``HEADER.FIELDS`` and ``HEADER.FIELDS.NOT``
+    (see `read_section`). None when the message has no such section (NIL).
+
+    Raises:
+        ValueError: A ``HEADER.FIELDS`` or ``HEADER.FIELDS.NOT`` section.
+    """
+    text = section.text
+    if text is None or text == _ST.MIME:
+        if not section.part:
+            if text is None:
+                return 0, size
+            return None
+        found = _locate(parsed, section.part)
+        if found is None:
+            return None
+        node = found[1]
+        return (node[1], node[2]) if text is None else (node[0], node[1])
+    if text not in (_ST.HEADER, _ST.TEXT):
+        raise ValueError(f"BODY[{text}] is not one range of the message")
+    message = _message_at(parsed, section.part)
+    if message is None:
+        return None
+    return (message[0], message[1]) if text == _ST.HEADER else (message[1], message[2])
+
+
+def identity_range(
+    parsed: ParsedMessage, size: int, part: tuple[int, ...]
+) -> tuple[int, int] | None:
+    """Octets ``[start:end]`` of ``BINARY[part]`` when it needs no decoding (the whole
+    message, a 7bit / 8bit / binary part, a multipart); None when it does (base64,
+    quoted-printable) or the message has no such part.
+
+    Raises:
+        UnknownTransferEncoding: The part has an encoding the server cannot decode.
+    """
+    if not part:
+        return 0, size
+    found = _binary_part(parsed, part)
+    if found is None or found[0] is not None:
+        return None
+    node = found[1]
+    return node[1], node[2]
+
+
+async def _read_range(body: Body, start: int, end: int, partial: tuple[int, int] | None) -> bytes:
+    start, end = partial_range(start, end, partial)
     if start >= end:
         return b""
     return await body.read(start, end)
@@ -1226,27 +1282,12 @@ async def read_section(
         servers (Dovecot) send an empty string instead.
     """
     text = section.text
-    if text is None:
-        if not section.part:
-            return await _read_range(body, 0, body.size, partial)
-        found = _locate(parsed, section.part)
-        if found is None:
-            return None
-        node = found[1]
-        return await _read_range(body, node[1], node[2], partial)
-    if text == _ST.MIME:
-        found = _locate(parsed, section.part) if section.part else None
-        if found is None:
-            return None
-        node = found[1]
-        return await _read_range(body, node[0], node[1], partial)
+    if text not in _FIELD_TEXTS:
+        span = section_range(parsed, body.size, section)
+        return None if span is None else await _read_range(body, *span, partial)
     message = _message_at(parsed, section.part)
     if message is None:
         return None
-    if text == _ST.HEADER:
-        return await _read_range(body, message[0], message[1], partial)
-    if text == _ST.TEXT:
-        return await _read_range(body, message[1], message[2], partial)
     header = await body.read(message[0], message[1]) if message[1] > message[0] else b""
     negate = text == _ST.HEADER_FIELDS_NOT
     fields_end = _fields_end(header)
@@ -1266,6 +1307,8 @@ async def read_section(
     return _slice(b"".join(out), partial)
 
 
+#: The sections that select header fields: every other one is one range of the message.
+_FIELD_TEXTS = frozenset({_ST.HEADER_FIELDS, _ST.HEADER_FIELDS_NOT})
 _FIELD_START = re.compile(rb"\n(?![ \t])")
 
 

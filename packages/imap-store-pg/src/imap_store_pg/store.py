@@ -28,6 +28,7 @@ from imap_server.accounts import (
     NoSuchAccount,
     PasswordHash,
     SchemaAdmin,
+    check_login,
     decode_scram,
     encode_scram,
     scram_keys,
@@ -159,7 +160,6 @@ class PgStore(
         self._flag_sets = FlagSets()
         self._parsed = _ParsedCache()
         self._refs: weakref.WeakValueDictionary[int, MailboxRef] = weakref.WeakValueDictionary()
-        self._decoy: PasswordHash | None = None
 
     def __repr__(self) -> str:
         from imap_server.stores import redact_url
@@ -460,16 +460,7 @@ class PgStore(
                 record = PasswordHash.decode(encoded)
             except ValueError:
                 _log.error("account %r has an unreadable password hash", username)
-        if record is None:
-            if self._decoy is None:
-                self._decoy = PasswordHash.decoy(n=self.scrypt_n)
-            record = self._decoy
-        matches = await anyio.to_thread.run_sync(record.verify, password)
-        if not matches or encoded is None:
-            return None
-        if authzid not in (None, "", username):
-            return None
-        return username
+        return await check_login(username, password, record, authzid=authzid, n=self.scrypt_n)
 
     async def scram_credentials(self, username: str, hash_name: str) -> ScramCredentials | None:
         column = _SCRAM_COLUMNS.get(hash_name)

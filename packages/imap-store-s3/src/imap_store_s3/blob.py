@@ -68,9 +68,7 @@ class S3BlobStore(BlobStore):
         try:
             return await self.client.get(self.object_key(key), start, end)
         except NotFound as exc:
-            if str(exc) == "NoSuchBucket":  # a 404 too, but not about the message
-                raise StoreUnavailable("S3 error NoSuchBucket") from None
-            raise StoreError("The message was expunged") from None
+            raise _missing(exc) from None
 
     async def stream(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
         """Octets ``[start:end]`` in pieces of 1 MiB, from one (ranged) GET."""
@@ -78,9 +76,7 @@ class S3BlobStore(BlobStore):
             async for chunk in self.client.stream(self.object_key(key), start, end):
                 yield chunk
         except NotFound as exc:
-            if str(exc) == "NoSuchBucket":
-                raise StoreUnavailable("S3 error NoSuchBucket") from None
-            raise StoreError("The message was expunged") from None
+            raise _missing(exc) from None
 
     async def delete(self, keys: Sequence[str]) -> None:
         if keys:
@@ -110,6 +106,14 @@ class S3BlobStore(BlobStore):
         if close is not None:
             with contextlib.suppress(Exception):
                 close()
+
+
+def _missing(exc: NotFound) -> StoreError:
+    """The store error for a blob S3 answered 404 for: the bucket's absence is an outage, a
+    missing object a message expunged meanwhile."""
+    if str(exc) == "NoSuchBucket":  # a 404 too, but not about the message
+        return StoreUnavailable("S3 error NoSuchBucket")
+    return StoreError("The message was expunged")
 
 
 def open_s3_blob_store(url: str) -> S3BlobStore:

@@ -48,6 +48,7 @@ from imap_server.accounts import (
     GarbageReport,
     NoSuchAccount,
     PasswordHash,
+    check_login,
     decode_scram,
     encode_scram,
     scram_keys,
@@ -113,7 +114,6 @@ class S3Store(Backend, PasswordAuthenticator, ScramAuthenticator, AccountAdmin, 
         self._handles: weakref.WeakSet[S3Mailbox] = weakref.WeakSet()
         #: Directory cache: account id -> (document, ETag, monotonic time read).
         self._directories: dict[str, tuple[dict[str, Any], str, float]] = {}
-        self._decoy: PasswordHash | None = None
         self._poller: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -321,16 +321,7 @@ class S3Store(Backend, PasswordAuthenticator, ScramAuthenticator, AccountAdmin, 
         if found is not None:
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 record = PasswordHash.decode(found[0]["password"])
-        if record is None:
-            if self._decoy is None:
-                self._decoy = PasswordHash.decoy(n=self.scrypt_n)
-            record = self._decoy
-        matches = await anyio.to_thread.run_sync(record.verify, password)
-        if not matches or found is None:
-            return None
-        if authzid not in (None, "", username):
-            return None
-        return username
+        return await check_login(username, password, record, authzid=authzid, n=self.scrypt_n)
 
     async def scram_credentials(self, username: str, hash_name: str) -> ScramCredentials | None:
         field = _SCRAM_FIELDS.get(hash_name)

@@ -426,7 +426,7 @@ class ServerConnection(_Base):
         Raises:
             LocalProtocolError: The response cannot be expressed on the wire.
         """
-        return self._encode(response).pieces()
+        return [part for part, _ in self._encode(response).parts()]
 
     def _encode(self, response: Response) -> WireWriter:
         w = written(response, literal_mode=LiteralMode.RESPONSE, utf8=self.utf8)

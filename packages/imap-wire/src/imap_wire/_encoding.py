@@ -66,7 +66,7 @@ class LiteralSource:
     section in a server's FETCH response).
 
     The encoder writes its ``{n}`` announcement (``~{n}`` with ``binary``) and leaves a
-    placeholder in the encoded output (`WireWriter.parts`, `WireWriter.pieces`); the caller
+    placeholder in the encoded output (`WireWriter.parts`); the caller
     then writes exactly ``size`` octets from its own source. Subclass it to carry what the
     octets come from.
     """
@@ -228,16 +228,6 @@ class WireWriter:
                 raise LocalProtocolError("output holds a streamed literal; use parts()")
             return b"".join(p for p in self._parts if isinstance(p, bytes)) + bytes(self._buf)
         return bytes(self._buf)
-
-    def pieces(self) -> list[bytes | LiteralSource]:
-        """Return the output as bytes and `LiteralSource` placeholders, in order (responses:
-        one byte string when nothing is streamed)."""
-        if not self._parts:
-            return [bytes(self._buf)]
-        out = list(self._parts)
-        if self._buf:
-            out.append(bytes(self._buf))
-        return out
 
     def parts(self) -> list[tuple[bytes | LiteralSource, bool]]:
         """Return the output as ``(data, wait_after)`` pairs.

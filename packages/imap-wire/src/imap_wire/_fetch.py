@@ -604,7 +604,7 @@ class FetchResponse:
         modseq: ``MODSEQ`` (RFC 7162 section 3.1.4).
         sections: ``BODY[<section>]<<origin>>`` items: the octets, a `StreamedLiteral`
             placeholder, or None for NIL. When writing, a `LiteralSource` instead: the
-            encoding holds its announcement and a placeholder (`WireWriter.pieces`), and
+            encoding holds its announcement and a placeholder (`ServerConnection.send_parts`), and
             the writer streams its octets (which must hold no NUL).
         binary: ``BINARY[<part>]<<origin>>`` items, likewise (a literal8 arrives as
             `Literal8`, which compares equal to `bytes`; a `LiteralSource` is written as
